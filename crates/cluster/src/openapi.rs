@@ -1,0 +1,1 @@
+//! The `/openapi/v2` and `/openapi/v3` documents.
