@@ -206,6 +206,174 @@ pub struct ListResult {
     pub remaining: Option<u64>,
 }
 
+
+impl Reason {
+    /// The HTTP status code of this reason.
+    pub fn code(self) -> u16 {
+        match self {
+            Reason::BadRequest => 400,
+            Reason::Unauthorized => 401,
+            Reason::Forbidden => 403,
+            Reason::NotFound => 404,
+            Reason::MethodNotAllowed => 405,
+            Reason::NotAcceptable => 406,
+            Reason::AlreadyExists | Reason::Conflict => 409,
+            Reason::Gone | Reason::Expired => 410,
+            Reason::RequestEntityTooLarge => 413,
+            Reason::UnsupportedMediaType => 415,
+            Reason::Invalid => 422,
+            Reason::InternalError => 500,
+            Reason::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The `reason` string of a `metav1.Status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::BadRequest => "BadRequest",
+            Reason::Unauthorized => "Unauthorized",
+            Reason::Forbidden => "Forbidden",
+            Reason::NotFound => "NotFound",
+            Reason::MethodNotAllowed => "MethodNotAllowed",
+            Reason::NotAcceptable => "NotAcceptable",
+            Reason::AlreadyExists => "AlreadyExists",
+            Reason::Conflict => "Conflict",
+            Reason::Gone => "Gone",
+            Reason::Expired => "Expired",
+            Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
+            Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::Invalid => "Invalid",
+            Reason::InternalError => "InternalError",
+            Reason::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+}
+
+impl ApiError {
+    /// An error with a reason and message and no details.
+    pub fn new(reason: Reason, message: impl Into<String>) -> ApiError {
+        ApiError { reason, message: message.into(), kind: None, group: None, name: None, causes: Vec::new() }
+    }
+
+    /// `400 BadRequest`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(Reason::BadRequest, message)
+    }
+
+    /// `404 NotFound` for an object of a resource.
+    pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {
+        ApiError {
+            reason: Reason::NotFound,
+            message: format!("{} \"{name}\" not found", qualified(rt)),
+            kind: Some(rt.plural.clone()),
+            group: Some(rt.group.clone()),
+            name: Some(name.to_owned()),
+            causes: Vec::new(),
+        }
+    }
+
+    fn for_object(reason: Reason, rt: &ResourceType, name: &str, message: String) -> ApiError {
+        ApiError {
+            reason,
+            message,
+            kind: Some(rt.plural.clone()),
+            group: Some(rt.group.clone()),
+            name: Some(name.to_owned()),
+            causes: Vec::new(),
+        }
+    }
+
+    /// `409 Conflict` for a stale resourceVersion.
+    pub fn stale(rt: &ResourceType, name: &str) -> ApiError {
+        ApiError::for_object(
+            Reason::Conflict,
+            rt,
+            name,
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                qualified(rt)
+            ),
+        )
+    }
+
+    /// `422 Invalid` with causes.
+    pub fn invalid(rt: &ResourceType, name: &str, causes: Vec<Cause>) -> ApiError {
+        let detail: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let mut e = ApiError::for_object(
+            Reason::Invalid,
+            rt,
+            name,
+            format!("{}.{} \"{name}\" is invalid: {}", rt.kind, rt.group, detail.join(", "))
+                .replace(". \"", " \""),
+        );
+        if rt.group.is_empty() {
+            e.message = format!("{} \"{name}\" is invalid: {}", rt.kind, detail.join(", "));
+        }
+        e.kind = Some(rt.kind.clone());
+        e.causes = causes;
+        e
+    }
+
+    /// `500 InternalError`.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(Reason::InternalError, message)
+    }
+
+    /// The `metav1.Status` object of this error.
+    pub fn to_status(&self) -> Value {
+        let mut details = serde_json::Map::new();
+        if let Some(n) = &self.name {
+            details.insert("name".into(), Value::String(n.clone()));
+        }
+        if let Some(g) = &self.group {
+            details.insert("group".into(), Value::String(g.clone()));
+        }
+        if let Some(k) = &self.kind {
+            details.insert("kind".into(), Value::String(k.clone()));
+        }
+        if !self.causes.is_empty() {
+            let causes: Vec<Value> = self
+                .causes
+                .iter()
+                .map(|c| serde_json::json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                .collect();
+            details.insert("causes".into(), Value::Array(causes));
+        }
+        let mut status = serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason.as_str(),
+            "code": self.reason.code(),
+        });
+        if !details.is_empty() {
+            status["details"] = Value::Object(details);
+        }
+        status
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.reason.as_str())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// `deployments.apps`, or `pods` for the core group.
+pub fn qualified(rt: &ResourceType) -> String {
+    if rt.group.is_empty() { rt.plural.clone() } else { format!("{}.{}", rt.plural, rt.group) }
+}
+
+mod list;
+mod meta;
+mod write;
+
+pub use list::{WatchEvent, WatchEventKind, WatchParams, WatchStream};
+
 /// The local cluster's API: cheap to clone.
 #[derive(Clone)]
 pub struct Cluster {
@@ -215,14 +383,25 @@ pub struct Cluster {
 struct ClusterInner {
     store: Store,
     registry: std::sync::RwLock<Arc<Registry>>,
+    /// Serialises registry rebuilds after CRD writes.
+    crd_refresh: tokio::sync::Mutex<()>,
 }
+
+/// The storage key of a resource's CustomResourceDefinitions.
+const CRD_RESOURCE: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
 impl Cluster {
     /// A cluster over `store`, serving the built-in resources and the CRDs
     /// found in the store.
     pub fn new(store: Store) -> Cluster {
-        let _ = store;
-        todo!()
+        let registry = registry_with_crds(&store);
+        Cluster {
+            inner: Arc::new(ClusterInner {
+                store,
+                registry: std::sync::RwLock::new(Arc::new(registry)),
+                crd_refresh: tokio::sync::Mutex::new(()),
+            }),
+        }
     }
 
     /// The underlying store (controllers watch it directly).
@@ -232,61 +411,37 @@ impl Cluster {
 
     /// The resources served now.
     pub fn registry(&self) -> Arc<Registry> {
-        todo!()
+        match self.inner.registry.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    /// Reads one object.
-    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
-        let _ = (rt, namespace, name);
-        todo!()
+    /// Rebuilds the registry from the CRDs in the store. Called after every
+    /// CRD write, so discovery reflects a new CRD as soon as its write is
+    /// acknowledged.
+    async fn refresh_crds(&self) {
+        let _guard = self.inner.crd_refresh.lock().await;
+        let registry = Arc::new(registry_with_crds(&self.inner.store));
+        match self.inner.registry.write() {
+            Ok(mut r) => *r = registry,
+            Err(poisoned) => *poisoned.into_inner() = registry,
+        }
     }
+}
 
-    /// Lists objects, in one namespace or (with `None`) all.
-    pub fn list(&self, rt: &ResourceType, namespace: Option<&str>, params: &ListParams) -> Result<ListResult, ApiError> {
-        let _ = (rt, namespace, params);
-        todo!()
+fn registry_with_crds(store: &Store) -> Registry {
+    let mut registry = Registry::builtin();
+    let scope = crate::store::Scope { resource: Some(CRD_RESOURCE.to_owned()), namespace: None };
+    let Ok(page) = store.list(&scope, &crate::store::ListOptions::default()) else {
+        return registry;
+    };
+    for item in page.items {
+        let Ok(crd) = serde_json::from_slice::<Value>(&item.json) else { continue };
+        match registry.with_crd(&crd) {
+            Ok(r) => registry = r,
+            Err(e) => tracing::warn!(error = %e, "ignoring stored CustomResourceDefinition"),
+        }
     }
-
-    /// Creates an object in `namespace` (empty for cluster-scoped resources).
-    pub async fn create(&self, rt: &ResourceType, namespace: &str, object: Value, options: &WriteOptions) -> Result<Written, ApiError> {
-        let _ = (rt, namespace, object, options);
-        todo!()
-    }
-
-    /// Replaces an object (PUT), or its status or scale.
-    pub async fn update(
-        &self,
-        rt: &ResourceType,
-        namespace: &str,
-        name: &str,
-        subresource: Subresource,
-        object: Value,
-        options: &WriteOptions,
-    ) -> Result<Written, ApiError> {
-        let _ = (rt, namespace, name, subresource, object, options);
-        todo!()
-    }
-
-    /// Patches an object, or its status or scale. An apply patch creates the
-    /// object when it does not exist.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn patch(
-        &self,
-        rt: &ResourceType,
-        namespace: &str,
-        name: &str,
-        subresource: Subresource,
-        patch_type: PatchType,
-        body: Value,
-        options: &WriteOptions,
-    ) -> Result<Written, ApiError> {
-        let _ = (rt, namespace, name, subresource, patch_type, body, options);
-        todo!()
-    }
-
-    /// Deletes an object, honouring finalizers and the propagation policy.
-    pub async fn delete(&self, rt: &ResourceType, namespace: &str, name: &str, options: &DeleteOptions) -> Result<Deleted, ApiError> {
-        let _ = (rt, namespace, name, options);
-        todo!()
-    }
+    registry
 }

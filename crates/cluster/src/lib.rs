@@ -11,10 +11,12 @@
 //! - [`server`]: the HTTP surface (routing, content types, watch streams,
 //!   `metav1.Status` errors, authentication);
 //! - [`controllers`]: garbage collection, namespace lifecycle, CRD
-//!   registration, and the workload simulator.
+//!   registration, and the workload simulator;
+//! - [`local`]: starting it all from a data directory (`ferry cluster serve`).
 
 pub mod api;
 pub mod controllers;
+pub mod local;
 pub mod openapi;
 pub mod registry;
 pub mod selector;

@@ -9,12 +9,37 @@
 //!
 //! The store knows nothing of Kubernetes semantics beyond
 //! `metadata.resourceVersion`, which it assigns from one global counter.
+//!
+//! Details callers rely on:
+//! - each write of a batch gets its own resourceVersion, and the versions of
+//!   one commit are consecutive; a rejected batch consumes none;
+//! - a `Delete` of a key that does not exist fails its precondition, whatever
+//!   the precondition says (there is nothing to delete);
+//! - the history keeps the last [`StoreOptions::history`] events. Lists at an
+//!   older resourceVersion, and watches from one, get [`StoreError::Expired`].
+//!   After a restart the history is empty, so only the current
+//!   resourceVersion can be resumed from. Kubernetes' "resourceVersion 0"
+//!   (start from any state) is the caller's to translate, for example into
+//!   a list followed by a watch from the list's resourceVersion;
+//! - a watcher that falls more than a bounded number of events behind is
+//!   ended with [`StoreError::Expired`] rather than slowing writers down.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+mod committer;
+mod disk;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use committer::Request;
+use state::State;
 
 /// Where an object lives: its resource (group and plural, shared by all
 /// versions), namespace (empty when cluster-scoped) and name.
@@ -180,53 +205,174 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-struct Inner {}
+struct Inner {
+    /// Everything readers see. The committer is its only writer, and holds
+    /// the write lock only to publish a commit that is already durable.
+    state: Arc<RwLock<State>>,
+    /// The committer's queue. A std channel, because the committer is a
+    /// plain thread (redb's API blocks).
+    requests: std::sync::mpsc::Sender<Request>,
+    /// Whether `close` has been asked for; later commits fail fast.
+    closing: Mutex<bool>,
+}
+
+/// How many events a live watcher may have waiting before it is ended with
+/// `Expired`. Large enough to absorb a burst of big group commits, small
+/// enough that a stuck client cannot hold much memory.
+const WATCH_BUFFER: usize = 16 * 1024;
+
+/// Marks a watcher that has not fallen behind (see `Watch::lagged`).
+const NOT_LAGGED: u64 = u64::MAX;
 
 /// A stream of events for one watch.
-pub struct Watch {}
+pub struct Watch {
+    /// Events from the history, delivered before the live ones.
+    replay: std::collections::VecDeque<Arc<Event>>,
+    /// Live events, filtered to the watch's scope by the committer.
+    live: mpsc::Receiver<Arc<Event>>,
+    /// `NOT_LAGGED`, or the oldest kept resourceVersion at the moment the
+    /// committer found this watcher's buffer full and dropped it.
+    lagged: Arc<AtomicU64>,
+    /// The resourceVersion of the last event delivered (or the watch's
+    /// start); later events must be newer.
+    last_rv: u64,
+    /// The stream has ended.
+    finished: bool,
+}
 
 impl Watch {
     /// The next event, in commit order. `Err(Expired)` when this watcher fell
     /// too far behind; `None` when the store closed.
     pub async fn next(&mut self) -> Option<Result<Arc<Event>, StoreError>> {
-        todo!()
+        if self.finished {
+            return None;
+        }
+        if let Some(event) = self.replay.pop_front() {
+            self.last_rv = event.object.rv;
+            return Some(Ok(event));
+        }
+        loop {
+            match self.live.recv().await {
+                // Only a watch that started ahead of the store skips events.
+                Some(event) if event.object.rv <= self.last_rv => continue,
+                Some(event) => {
+                    self.last_rv = event.object.rv;
+                    return Some(Ok(event));
+                }
+                None => {
+                    self.finished = true;
+                    let oldest = self.lagged.load(Ordering::Acquire);
+                    if oldest == NOT_LAGGED {
+                        return None;
+                    }
+                    return Some(Err(StoreError::Expired {
+                        requested: self.last_rv,
+                        oldest,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl Scope {
+    /// Whether `key` is in this scope.
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.resource.as_ref().is_none_or(|r| *r == key.resource)
+            && self.namespace.as_ref().is_none_or(|n| *n == key.namespace)
     }
 }
 
 impl Store {
     /// Opens (or creates) the database at `path` and loads every object.
     pub fn open(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let _ = (path, options);
-        todo!()
+        Store::open_with_buffer(path, options, WATCH_BUFFER)
+    }
+
+    /// `open`, with the size of each watcher's buffer (tests use a tiny one).
+    fn open_with_buffer(
+        path: &Path,
+        options: StoreOptions,
+        watch_buffer: usize,
+    ) -> Result<Store, StoreError> {
+        let (disk, objects, rv) = disk::Disk::open(path)?;
+        let state = Arc::new(RwLock::new(State::new(
+            objects,
+            rv,
+            options.history,
+            watch_buffer.max(1),
+        )));
+        let requests = committer::spawn(disk, Arc::clone(&state))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                state,
+                requests,
+                closing: Mutex::new(false),
+            }),
+        })
     }
 
     /// Commits `writes` atomically and durably. Returns the stored version
     /// of each write (for a delete: the last state, at the deletion's rv).
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<StoredObject>, StoreError> {
-        let _ = writes;
-        todo!()
+        if *self.inner.closing.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Err(StoreError::Closed);
+        }
+        let (reply, done) = oneshot::channel();
+        self.inner
+            .requests
+            .send(Request::Commit { writes, reply })
+            .map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the committer stopped before this batch.
+        done.await.unwrap_or(Err(StoreError::Closed))
     }
 
     /// The current version of `key`.
     pub fn get(&self, key: &ObjectKey) -> Option<StoredObject> {
-        let _ = key;
-        todo!()
+        self.read().get(key)
     }
 
     /// Lists objects in `scope`, ordered by key.
     pub fn list(&self, scope: &Scope, options: &ListOptions) -> Result<ListPage, StoreError> {
-        let _ = (scope, options);
-        todo!()
+        self.read().list(scope, options)
     }
 
     /// The resourceVersion of the latest commit.
     pub fn current_rv(&self) -> u64 {
-        todo!()
+        self.read().rv
+    }
+
+    /// The oldest resourceVersion that lists and watches can still start
+    /// from; older ones get [`StoreError::Expired`].
+    pub fn oldest_rv(&self) -> u64 {
+        self.read().history_start
     }
 
     /// Watches `scope` for changes committed after `since_rv`.
     pub fn watch(&self, scope: &Scope, since_rv: u64) -> Result<Watch, StoreError> {
-        let _ = (scope, since_rv);
-        todo!()
+        // Subscribing under the write lock, the one the committer publishes
+        // under, is what makes replay and live events meet with no gap and
+        // no duplicate.
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .subscribe(scope, since_rv)
+    }
+
+    /// Stops the store: commits already queued are finished, later ones get
+    /// [`StoreError::Closed`], watches end, and the database file is closed
+    /// (so it can be opened again) by the time this returns.
+    pub async fn close(&self) {
+        *self.inner.closing.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        let (done, closed) = oneshot::channel();
+        if self.inner.requests.send(Request::Close { done }).is_ok() {
+            // An error means the committer already stopped, which is the goal.
+            let _ = closed.await;
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -1,1 +1,147 @@
-fn main() {}
+//! The `ferry` binary: GitOps delivery and environment promotion for
+//! Kubernetes. Only this crate builds the async runtime.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "GitOps delivery and environment promotion for Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start everything ferry needs locally: the local cluster (and, later, the controller and UI)
+    Up(UpArgs),
+    /// Work with clusters
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Serve ferry's local Kubernetes-compatible cluster
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Directory for the database, token and kubeconfig
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    common: LocalArgs,
+}
+
+#[derive(Args)]
+struct UpArgs {
+    /// Directory for the local cluster's data (default: ~/.ferry/local)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Load demo content (added with the GitOps engine; accepted now for the README's command)
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    common: LocalArgs,
+}
+
+#[derive(Args)]
+struct LocalArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Do not simulate workloads (Deployments, Pods, Jobs... stay as written)
+    #[arg(long)]
+    no_simulation: bool,
+    /// How long simulated workloads take to become ready, in milliseconds
+    #[arg(long, default_value_t = 1000)]
+    ready_delay_ms: u64,
+    /// YAML file of fault-injection patterns (neverReady, crashLoop)
+    #[arg(long)]
+    faults: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Cluster(ClusterCommand::Serve(args)) => serve(args.data_dir, args.common).await,
+            Command::Up(args) => {
+                let dir = match args.data_dir {
+                    Some(d) => d,
+                    None => default_data_dir()?,
+                };
+                if args.demo {
+                    tracing::info!("demo content arrives with the GitOps engine; starting the local cluster");
+                }
+                serve(dir, args.common).await
+            }
+        }
+    })
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(PathBuf::from(home).join(".ferry").join("local"))
+}
+
+async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
+    if !args.listen.ip().is_loopback() {
+        tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address and holds the token can use the cluster");
+    }
+    if args.ready_delay_ms > 3_600_000 {
+        bail!("--ready-delay-ms must be at most one hour");
+    }
+    let config = cluster::local::LocalConfig {
+        data_dir: data_dir.clone(),
+        listen: args.listen,
+        simulation: if args.no_simulation { cluster::controllers::Simulation::Off } else { cluster::controllers::Simulation::On },
+        ready_delay: Duration::from_millis(args.ready_delay_ms),
+        faults_file: args.faults,
+    };
+    let running = cluster::local::start(config)
+        .await
+        .with_context(|| format!("cannot start the local cluster in {}", data_dir.display()))?;
+    println!("ferry local cluster serving at {}", running.url);
+    println!("kubeconfig: {}", running.kubeconfig.display());
+    println!("try: KUBECONFIG={} kubectl get nodes", running.kubeconfig.display());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
