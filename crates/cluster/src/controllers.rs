@@ -12,6 +12,8 @@
 //! Deliberate differences from Kubernetes:
 //! - no containers run: Pods become Running at once and Ready after
 //!   [`ControllersConfig::ready_delay`], unless a fault matches their image;
+//! - Pod IPs are derived from the Pod's uid in 10.244.0.0/16 and are not
+//!   guaranteed unique;
 //! - Pods are placed on the one node `ferry-local` by their controller (no
 //!   scheduler); Services get their clusterIP from a controller shortly after
 //!   creation, not from the API call itself; NodePorts are not allocated;
@@ -115,7 +117,11 @@ struct FaultFile {
 }
 
 fn split_patterns(text: &str) -> Vec<String> {
-    text.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl FaultConfig {
@@ -124,8 +130,11 @@ impl FaultConfig {
     /// comma-separated string, the same shape as the `ferry-system/ferry-simulator`
     /// ConfigMap's data.
     pub fn parse(text: &str, path: &str) -> Result<FaultConfig, FaultConfigError> {
-        let file: FaultFile = serde_saphyr::from_str(text)
-            .map_err(|e| FaultConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let file: FaultFile =
+            serde_saphyr::from_str(text).map_err(|e| FaultConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         Ok(FaultConfig {
             never_ready: file.never_ready.map(Patterns::into_vec).unwrap_or_default(),
             crash_loop: file.crash_loop.map(Patterns::into_vec).unwrap_or_default(),
@@ -135,7 +144,10 @@ impl FaultConfig {
     /// Reads and parses a fault file (see [`FaultConfig::parse`]).
     pub fn load(path: &Path) -> Result<FaultConfig, FaultConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FaultConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| FaultConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         FaultConfig::parse(&text, &shown)
     }
 
@@ -150,19 +162,29 @@ impl FaultConfig {
                 .map(split_patterns)
                 .unwrap_or_default()
         };
-        FaultConfig { never_ready: key("neverReady"), crash_loop: key("crashLoop") }
+        FaultConfig {
+            never_ready: key("neverReady"),
+            crash_loop: key("crashLoop"),
+        }
     }
 
     /// Both configurations' patterns.
     pub fn merged(&self, other: &FaultConfig) -> FaultConfig {
         let join = |a: &[String], b: &[String]| a.iter().chain(b).cloned().collect::<Vec<_>>();
-        FaultConfig { never_ready: join(&self.never_ready, &other.never_ready), crash_loop: join(&self.crash_loop, &other.crash_loop) }
+        FaultConfig {
+            never_ready: join(&self.never_ready, &other.never_ready),
+            crash_loop: join(&self.crash_loop, &other.crash_loop),
+        }
     }
 
     /// The fault of a container running `image`, if any. Crash loops win
     /// over never-ready when both match.
     pub fn fault_for(&self, image: &str) -> Option<Fault> {
-        let matches = |patterns: &[String]| patterns.iter().any(|p| wildmatch::WildMatch::new(p).matches(image));
+        let matches = |patterns: &[String]| {
+            patterns
+                .iter()
+                .any(|p| wildmatch::WildMatch::new(p).matches(image))
+        };
         if matches(&self.crash_loop) {
             Some(Fault::CrashLoop)
         } else if matches(&self.never_ready) {
@@ -186,7 +208,11 @@ pub struct ControllersConfig {
 
 impl Default for ControllersConfig {
     fn default() -> Self {
-        ControllersConfig { simulation: Simulation::On, ready_delay: Duration::from_secs(1), faults: FaultConfig::default() }
+        ControllersConfig {
+            simulation: Simulation::On,
+            ready_delay: Duration::from_secs(1),
+            faults: FaultConfig::default(),
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 //!   `metav1.Status` errors, authentication);
 //! - [`controllers`]: garbage collection, namespace lifecycle, CRD
 //!   registration, and the workload simulator;
-//! - [`local`]: starting it all from a data directory (`ferry cluster serve`).
+//! - [`local`]: starting it all from a data directory (`ferry cluster serve`);
+//! - [`tls`]: the serving certificate and its CA.
 
 pub mod api;
 pub mod controllers;
@@ -22,3 +23,4 @@ pub mod registry;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -92,7 +92,7 @@ fn token(dir: &Path) -> Result<String, LocalError> {
     }
 }
 
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, content)?;
     #[cfg(unix)]
@@ -104,9 +104,11 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 }
 
 /// The kubeconfig for a local cluster: context `ferry-local`, bearer token.
-pub fn kubeconfig(url: &str, token: &str) -> String {
+pub fn kubeconfig(url: &str, token: &str, ca_pem: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: ferry-local\n  cluster:\n    server: {url}\nusers:\n- name: ferry-local\n  user:\n    token: {token}\ncontexts:\n- name: ferry-local\n  context:\n    cluster: ferry-local\n    user: ferry-local\n    namespace: default\ncurrent-context: ferry-local\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: ferry-local\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: ferry-local\n  user:\n    token: {token}\ncontexts:\n- name: ferry-local\n  context:\n    cluster: ferry-local\n    user: ferry-local\n    namespace: default\ncurrent-context: ferry-local\npreferences: {{}}\n"
     )
 }
 
@@ -126,18 +128,22 @@ pub async fn start(config: LocalConfig) -> Result<Running, LocalError> {
         .map_err(LocalError::Store)?;
     let cluster = Cluster::new(store);
     controllers::bootstrap(&cluster).await.map_err(|e| LocalError::Bootstrap(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let identity = crate::tls::load_or_create(dir).map_err(|e| LocalError::Bootstrap(e.to_string()))?;
+    let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|source| LocalError::Listen { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| LocalError::Listen { addr: config.listen, source })?;
     let url = crate::server::url_of(addr);
     let kubeconfig_path = dir.join("kubeconfig");
-    write_private(&kubeconfig_path, &kubeconfig(&url, &token)).map_err(data_err(&kubeconfig_path))?;
+    write_private(&kubeconfig_path, &kubeconfig(&url, &token, &identity.ca_pem)).map_err(data_err(&kubeconfig_path))?;
     let (tx, rx) = watch::channel(false);
     let mut server_rx = rx.clone();
-    let server = tokio::spawn(crate::server::serve(cluster.clone(), listener, token, async move {
-        let _ = server_rx.wait_for(|stop| *stop).await;
-    }));
+    let server_cluster = cluster.clone();
+    let server = tokio::spawn(async move {
+        crate::server::serve(server_cluster, listener, &identity, token, async move {
+            let _ = server_rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
     let controllers_config = ControllersConfig {
         simulation: config.simulation,
         ready_delay: config.ready_delay,

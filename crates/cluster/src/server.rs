@@ -40,10 +40,12 @@ struct State {
     token: String,
 }
 
-/// Serves the Kubernetes API on `listener` until `shutdown` completes.
+/// Serves the Kubernetes API over HTTPS on `listener` until `shutdown`
+/// completes; in-flight requests get a few seconds to finish.
 pub async fn serve(
     cluster: Cluster,
-    listener: tokio::net::TcpListener,
+    listener: std::net::TcpListener,
+    identity: &crate::tls::Identity,
     token: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -52,12 +54,42 @@ pub async fn serve(
         let state = state.clone();
         async move { handle(state, method, uri, headers, body).await }
     });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let config = tls_config(identity)?;
+    let handle = axum_server::Handle::new();
+    let drain = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        drain.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(config))?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+}
+
+fn tls_config(identity: &crate::tls::Identity) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |e: &dyn std::fmt::Display| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).map_err(|e| invalid(&e))?;
+    // The ring provider is chosen explicitly: no process-wide default is assumed.
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// The address a listener is bound to, as a URL.
 pub fn url_of(addr: SocketAddr) -> String {
-    format!("http://{addr}")
+    format!("https://{addr}")
 }
 
 fn json_response(code: StatusCode, body: Bytes) -> Response {

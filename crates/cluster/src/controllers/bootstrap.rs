@@ -16,7 +16,13 @@ pub(crate) const NODE_IP: &str = "172.18.0.2";
 pub(crate) const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
 
 /// The namespaces a fresh cluster has.
-pub(crate) const NAMESPACES: [&str; 5] = ["default", "kube-system", "kube-public", "kube-node-lease", "ferry-system"];
+pub(crate) const NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "ferry-system",
+];
 
 /// The labels of the simulated node (DaemonSet node selectors match them).
 pub(crate) fn node_labels() -> Value {
@@ -38,9 +44,16 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
             "kind": "Namespace",
             "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
         });
-        runtime::tolerate(cluster.create(&namespaces, "", object, &runtime::manager(MANAGER)).await, Reason::AlreadyExists)?;
+        runtime::tolerate(
+            cluster
+                .create(&namespaces, "", object, &runtime::manager(MANAGER))
+                .await,
+            Reason::AlreadyExists,
+        )?;
         let current = cluster.get(&namespaces, "", name)?;
-        if runtime::str_at(&current, &["status", "phase"]) != "Active" && !runtime::is_terminating(&current) {
+        if runtime::str_at(&current, &["status", "phase"]) != "Active"
+            && !runtime::is_terminating(&current)
+        {
             namespace::activate(cluster, current).await?;
         }
         namespace::ensure_service_account(cluster, name).await?;
@@ -66,7 +79,12 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
         },
     });
-    runtime::tolerate(cluster.create(&services, "default", service, &runtime::manager(MANAGER)).await, Reason::AlreadyExists)?;
+    runtime::tolerate(
+        cluster
+            .create(&services, "default", service, &runtime::manager(MANAGER))
+            .await,
+        Reason::AlreadyExists,
+    )?;
 
     let nodes = runtime::resource(cluster, "", "v1", "nodes")?;
     let node = json!({
@@ -79,14 +97,28 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
         },
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
     });
-    runtime::tolerate(cluster.create(&nodes, "", node, &runtime::manager("kubelet")).await, Reason::AlreadyExists)?;
+    runtime::tolerate(
+        cluster
+            .create(&nodes, "", node, &runtime::manager("kubelet"))
+            .await,
+        Reason::AlreadyExists,
+    )?;
     let mut current = cluster.get(&nodes, "", NODE_NAME)?;
     let status = node_status(current.get("status"), chrono::Utc::now());
     if current.get("status") != Some(&status) {
         if let Some(object) = current.as_object_mut() {
             object.insert("status".into(), status);
         }
-        cluster.update(&nodes, "", NODE_NAME, Subresource::Status, current, &runtime::manager("kubelet")).await?;
+        cluster
+            .update(
+                &nodes,
+                "",
+                NODE_NAME,
+                Subresource::Status,
+                current,
+                &runtime::manager("kubelet"),
+            )
+            .await?;
     }
     Ok(())
 }

@@ -56,7 +56,11 @@ pub(crate) struct Queue<K> {
 impl<K: Clone + Eq + Hash + Send + Sync + 'static> Queue<K> {
     pub(crate) fn new() -> Arc<Queue<K>> {
         Arc::new(Queue {
-            state: Mutex::new(QueueState { ready: VecDeque::new(), queued: HashSet::new(), delayed: HashMap::new() }),
+            state: Mutex::new(QueueState {
+                ready: VecDeque::new(),
+                queued: HashSet::new(),
+                delayed: HashMap::new(),
+            }),
             notify: Notify::new(),
         })
     }
@@ -165,7 +169,12 @@ pub(crate) enum Change {
 
 /// Lists `scope`, then follows its watch; relists when the watch expires.
 /// Returns on shutdown or when the store closes.
-pub(crate) async fn follow(store: Store, scope: Scope, mut shutdown: watch::Receiver<bool>, mut handle: impl FnMut(Change)) {
+pub(crate) async fn follow(
+    store: Store,
+    scope: Scope,
+    mut shutdown: watch::Receiver<bool>,
+    mut handle: impl FnMut(Change),
+) {
     loop {
         let page = match store.list(&scope, &ListOptions::default()) {
             Ok(page) => page,
@@ -181,7 +190,12 @@ pub(crate) async fn follow(store: Store, scope: Scope, mut shutdown: watch::Rece
         handle(Change::Reset);
         let rv = page.rv;
         for (key, object) in page.keys.into_iter().zip(page.items) {
-            handle(Change::Event(Arc::new(Event { kind: EventKind::Added, key, object, previous: None })));
+            handle(Change::Event(Arc::new(Event {
+                kind: EventKind::Added,
+                key,
+                object,
+                previous: None,
+            })));
         }
         let mut watch = match store.watch(&scope, rv) {
             Ok(watch) => watch,
@@ -214,8 +228,12 @@ pub(crate) async fn follow(store: Store, scope: Scope, mut shutdown: watch::Rece
 
 /// Runs `reconcile` for each queued key until shutdown. Conflicts requeue
 /// at once (the object moved on; look again), other errors after a backoff.
-pub(crate) async fn work<K, F, Fut>(name: &'static str, queue: Arc<Queue<K>>, mut shutdown: watch::Receiver<bool>, mut reconcile: F)
-where
+pub(crate) async fn work<K, F, Fut>(
+    name: &'static str,
+    queue: Arc<Queue<K>>,
+    mut shutdown: watch::Receiver<bool>,
+    mut reconcile: F,
+) where
     K: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static,
     F: FnMut(K) -> Fut,
     Fut: Future<Output = Result<Next, ApiError>>,
@@ -241,7 +259,10 @@ where
                 let count = failures.entry(key.clone()).or_insert(0);
                 *count = count.saturating_add(1);
                 let delay = retry_delay(&error, *count);
-                if matches!(error.reason, Reason::Conflict | Reason::AlreadyExists | Reason::NotFound) {
+                if matches!(
+                    error.reason,
+                    Reason::Conflict | Reason::AlreadyExists | Reason::NotFound | Reason::Forbidden
+                ) {
                     tracing::debug!(controller = name, ?key, reason = ?error.reason, message = %error.message, "reconcile raced; retrying");
                 } else {
                     tracing::warn!(controller = name, ?key, reason = ?error.reason, message = %error.message, "reconcile failed; retrying");
@@ -256,7 +277,9 @@ where
 /// off exponentially up to 30 s.
 pub(crate) fn retry_delay(error: &ApiError, attempt: u32) -> Duration {
     let base = match error.reason {
-        Reason::Conflict | Reason::AlreadyExists | Reason::NotFound => Duration::from_millis(20),
+        Reason::Conflict | Reason::AlreadyExists | Reason::NotFound | Reason::Forbidden => {
+            Duration::from_millis(20)
+        }
         _ => Duration::from_millis(500),
     };
     let factor = 1u32 << attempt.saturating_sub(1).min(10);
@@ -265,11 +288,23 @@ pub(crate) fn retry_delay(error: &ApiError, attempt: u32) -> Duration {
 
 /// An `InternalError` for failures of the controllers' own making.
 pub(crate) fn internal(message: impl Into<String>) -> ApiError {
-    ApiError { reason: Reason::InternalError, message: message.into(), kind: None, group: None, name: None, causes: Vec::new() }
+    ApiError {
+        reason: Reason::InternalError,
+        message: message.into(),
+        kind: None,
+        group: None,
+        name: None,
+        causes: Vec::new(),
+    }
 }
 
 /// The resource type served for `group/version/plural`, or an error naming it.
-pub(crate) fn resource(cluster: &Cluster, group: &str, version: &str, plural: &str) -> Result<Arc<ResourceType>, ApiError> {
+pub(crate) fn resource(
+    cluster: &Cluster,
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Result<Arc<ResourceType>, ApiError> {
     cluster
         .registry()
         .resolve(group, version, plural)
@@ -292,13 +327,22 @@ pub(crate) fn storage_resources(cluster: &Cluster) -> Vec<Arc<ResourceType>> {
 /// The resource type behind a storage resource (`group/plural`).
 pub(crate) fn by_storage_resource(cluster: &Cluster, storage: &str) -> Option<Arc<ResourceType>> {
     let registry = cluster.registry();
-    let any = registry.resources().iter().find(|rt| rt.storage_resource() == storage)?;
+    let any = registry
+        .resources()
+        .iter()
+        .find(|rt| rt.storage_resource() == storage)?;
     // Prefer the version objects are stored in, so reads need no conversion.
-    registry.resolve(&any.group, &registry.storage_version(any), &any.plural).or_else(|| Some(Arc::clone(any)))
+    registry
+        .resolve(&any.group, &registry.storage_version(any), &any.plural)
+        .or_else(|| Some(Arc::clone(any)))
 }
 
 /// The resource type of `apiVersion` + `kind`.
-pub(crate) fn by_api_version_kind(cluster: &Cluster, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
+pub(crate) fn by_api_version_kind(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+) -> Option<Arc<ResourceType>> {
     let (group, version) = split_api_version(api_version);
     cluster.registry().by_kind(group, version, kind)
 }
@@ -312,7 +356,11 @@ pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
 }
 
 /// Lists every object of `rt` in `namespace` (or all namespaces), parsed.
-pub(crate) fn list_values(cluster: &Cluster, rt: &ResourceType, namespace: Option<&str>) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn list_values(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
     let result = cluster.list(rt, namespace, &ListParams::default())?;
     let mut out = Vec::with_capacity(result.items.len());
     for item in result.items {
@@ -325,7 +373,12 @@ pub(crate) fn list_values(cluster: &Cluster, rt: &ResourceType, namespace: Optio
 }
 
 /// Reads an object; `None` when it does not exist.
-pub(crate) fn get_opt(cluster: &Cluster, rt: &ResourceType, namespace: &str, name: &str) -> Result<Option<Value>, ApiError> {
+pub(crate) fn get_opt(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, ApiError> {
     match cluster.get(rt, namespace, name) {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.reason == Reason::NotFound => Ok(None),
@@ -335,12 +388,18 @@ pub(crate) fn get_opt(cluster: &Cluster, rt: &ResourceType, namespace: &str, nam
 
 /// Write options naming `manager` as the field manager.
 pub(crate) fn manager(manager: &str) -> WriteOptions {
-    WriteOptions { field_manager: Some(manager.to_owned()), ..WriteOptions::default() }
+    WriteOptions {
+        field_manager: Some(manager.to_owned()),
+        ..WriteOptions::default()
+    }
 }
 
 /// Treats `AlreadyExists` (create) and `NotFound` (delete) as success: the
 /// level a controller wanted is reached either way.
-pub(crate) fn tolerate<T>(result: Result<T, ApiError>, reason: Reason) -> Result<Option<T>, ApiError> {
+pub(crate) fn tolerate<T>(
+    result: Result<T, ApiError>,
+    reason: Reason,
+) -> Result<Option<T>, ApiError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.reason == reason => Ok(None),
@@ -355,7 +414,9 @@ pub(crate) fn format_time(time: Timestamp) -> String {
 
 /// Parses an RFC 3339 timestamp.
 pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The time from `now` until `then`, zero if past.
@@ -409,7 +470,10 @@ pub(crate) fn finalizers(value: &Value) -> Vec<&str> {
 /// A copy of `value` without the finalizer `name` in `metadata.finalizers`.
 pub(crate) fn without_finalizer(value: &Value, name: &str) -> Value {
     let mut out = value.clone();
-    if let Some(list) = out.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
+    if let Some(list) = out
+        .pointer_mut("/metadata/finalizers")
+        .and_then(Value::as_array_mut)
+    {
         list.retain(|f| f.as_str() != Some(name));
     }
     out
@@ -435,12 +499,30 @@ pub(crate) fn owner_refs(value: &Value) -> Vec<OwnerRef> {
         .filter_map(|r| {
             let uid = r.get("uid")?.as_str()?;
             Some(OwnerRef {
-                api_version: r.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_owned(),
-                kind: r.get("kind").and_then(Value::as_str).unwrap_or("").to_owned(),
-                name: r.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
+                api_version: r
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                kind: r
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                name: r
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
                 uid: uid.to_owned(),
-                controller: r.get("controller").and_then(Value::as_bool).unwrap_or(false),
-                block_owner_deletion: r.get("blockOwnerDeletion").and_then(Value::as_bool).unwrap_or(false),
+                controller: r
+                    .get("controller")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                block_owner_deletion: r
+                    .get("blockOwnerDeletion")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             })
         })
         .collect()
@@ -453,7 +535,10 @@ pub(crate) fn controller_ref(value: &Value) -> Option<OwnerRef> {
 
 /// The objects among `items` whose controller is `owner_uid`.
 pub(crate) fn controlled_by(items: Vec<Value>, owner_uid: &str) -> Vec<Value> {
-    items.into_iter().filter(|item| controller_ref(item).is_some_and(|r| r.uid == owner_uid)).collect()
+    items
+        .into_iter()
+        .filter(|item| controller_ref(item).is_some_and(|r| r.uid == owner_uid))
+        .collect()
 }
 
 /// An owner reference to `owner` (an object with apiVersion, kind and metadata).
@@ -500,14 +585,28 @@ pub(crate) enum UpdateTime {
 
 /// Sets a condition in `conditions` (an array), keeping its
 /// `lastTransitionTime` while its status is unchanged.
-pub(crate) fn set_condition(conditions: &mut Vec<Value>, condition: Condition<'_>, update_time: UpdateTime, now: Timestamp) {
+pub(crate) fn set_condition(
+    conditions: &mut Vec<Value>,
+    condition: Condition<'_>,
+    update_time: UpdateTime,
+    now: Timestamp,
+) {
     let now_text = format_time(now);
-    let existing = conditions.iter().position(|c| c.get("type").and_then(Value::as_str) == Some(condition.type_));
+    let existing = conditions
+        .iter()
+        .position(|c| c.get("type").and_then(Value::as_str) == Some(condition.type_));
     let previous = existing.map(|i| conditions[i].clone());
-    let same_status = previous.as_ref().is_some_and(|p| p.get("status").and_then(Value::as_str) == Some(condition.status));
-    let same_reason = previous.as_ref().is_some_and(|p| p.get("reason").and_then(Value::as_str) == Some(condition.reason));
+    let same_status = previous
+        .as_ref()
+        .is_some_and(|p| p.get("status").and_then(Value::as_str) == Some(condition.status));
+    let same_reason = previous
+        .as_ref()
+        .is_some_and(|p| p.get("reason").and_then(Value::as_str) == Some(condition.reason));
     let transition = match &previous {
-        Some(p) if same_status => p.get("lastTransitionTime").cloned().unwrap_or_else(|| Value::from(now_text.clone())),
+        Some(p) if same_status => p
+            .get("lastTransitionTime")
+            .cloned()
+            .unwrap_or_else(|| Value::from(now_text.clone())),
         _ => Value::from(now_text.clone()),
     };
     let mut out = Map::new();
@@ -516,8 +615,14 @@ pub(crate) fn set_condition(conditions: &mut Vec<Value>, condition: Condition<'_
     match update_time {
         UpdateTime::Absent => {}
         UpdateTime::OnChange => {
-            let kept = previous.as_ref().filter(|_| same_status && same_reason).and_then(|p| p.get("lastUpdateTime").cloned());
-            out.insert("lastUpdateTime".into(), kept.unwrap_or_else(|| Value::from(now_text.clone())));
+            let kept = previous
+                .as_ref()
+                .filter(|_| same_status && same_reason)
+                .and_then(|p| p.get("lastUpdateTime").cloned());
+            out.insert(
+                "lastUpdateTime".into(),
+                kept.unwrap_or_else(|| Value::from(now_text.clone())),
+            );
         }
         UpdateTime::Touch => {
             out.insert("lastUpdateTime".into(), Value::from(now_text.clone()));
@@ -534,5 +639,9 @@ pub(crate) fn set_condition(conditions: &mut Vec<Value>, condition: Condition<'_
 
 /// The condition of type `type_` in a status's `conditions`.
 pub(crate) fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status.get("conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+    status
+        .get("conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
 }

@@ -17,7 +17,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<Next, ApiError> {
     let rt = runtime::resource(&sim.cluster, "", "v1", "pods")?;
-    let Some(pod) = runtime::get_opt(&sim.cluster, &rt, namespace, name)? else { return Ok(Next::Done) };
+    let Some(pod) = runtime::get_opt(&sim.cluster, &rt, namespace, name)? else {
+        return Ok(Next::Done);
+    };
     if runtime::is_terminating(&pod) {
         return Ok(Next::Done);
     }
@@ -27,7 +29,16 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         if let Some(spec) = bound.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), NODE_NAME.into());
         }
-        sim.cluster.update(&rt, namespace, name, Subresource::Main, bound, &runtime::manager("default-scheduler")).await?;
+        sim.cluster
+            .update(
+                &rt,
+                namespace,
+                name,
+                Subresource::Main,
+                bound,
+                &runtime::manager("default-scheduler"),
+            )
+            .await?;
         return Ok(Next::Done);
     }
     let (status, next) = pod_status(&pod, &sim.faults(), chrono::Utc::now(), sim.ready_delay);
@@ -47,7 +58,11 @@ pub fn crash_count(elapsed: Duration) -> (u32, Duration, Duration) {
             let since = elapsed.saturating_sub(at);
             let more = (since.as_secs() / MAX_BACKOFF.as_secs()) as u32;
             let next_at = at + MAX_BACKOFF * (more + 1);
-            return (count.saturating_add(more), MAX_BACKOFF, next_at.saturating_sub(elapsed));
+            return (
+                count.saturating_add(more),
+                MAX_BACKOFF,
+                next_at.saturating_sub(elapsed),
+            );
         }
         if at + backoff > elapsed {
             return (count, backoff, (at + backoff).saturating_sub(elapsed));
@@ -68,7 +83,9 @@ pub(crate) fn pod_ip(uid: &str) -> String {
 
 /// A made-up, stable digest for ids.
 fn digest(seed: &str) -> String {
-    (0u8..8).map(|i| format!("{:08x}", super::fnv1a(format!("{i}/{seed}").as_bytes()))).collect()
+    (0u8..8)
+        .map(|i| format!("{:08x}", super::fnv1a(format!("{i}/{seed}").as_bytes())))
+        .collect()
 }
 
 /// What one container is doing.
@@ -79,17 +96,33 @@ struct ContainerState {
     next: Next,
 }
 
-fn container_state(container: &Value, pod: &Value, fault: Option<Fault>, to_completion: bool, start: Timestamp, now: Timestamp, ready_delay: Duration) -> ContainerState {
+fn container_state(
+    container: &Value,
+    pod: &Value,
+    fault: Option<Fault>,
+    to_completion: bool,
+    start: Timestamp,
+    now: Timestamp,
+    ready_delay: Duration,
+) -> ContainerState {
     let name = runtime::str_at(container, &["name"]);
     let image = runtime::str_at(container, &["image"]);
     let elapsed = runtime::until(start, now);
     let started_at = runtime::format_time(start);
     let uid = runtime::uid_of(pod);
-    let container_id = |restarts: u32| format!("containerd://{}", digest(&format!("{uid}/{name}/{restarts}")));
+    let container_id = |restarts: u32| {
+        format!(
+            "containerd://{}",
+            digest(&format!("{uid}/{name}/{restarts}"))
+        )
+    };
     let mut status = Map::new();
     status.insert("name".into(), name.into());
     status.insert("image".into(), image.into());
-    status.insert("imageID".into(), format!("{image}@sha256:{}", digest(image)).into());
+    status.insert(
+        "imageID".into(),
+        format!("{image}@sha256:{}", digest(image)).into(),
+    );
     let not_yet = elapsed < ready_delay;
     let (ready, completed, next, restarts, started, state, last_state) = match fault {
         Some(Fault::CrashLoop) if !not_yet => {
@@ -109,12 +142,36 @@ fn container_state(container: &Value, pod: &Value, fault: Option<Fault>, to_comp
             // The restart count only moves when a restart happens; keep the
             // recorded crash time until then so the status is stable.
             let last = previous_last_state(pod, name, restarts).unwrap_or(last);
-            (false, false, Next::After(until_next), restarts, false, state, last)
+            (
+                false,
+                false,
+                Next::After(until_next),
+                restarts,
+                false,
+                state,
+                last,
+            )
         }
-        Some(Fault::NeverReady) => (false, false, Next::Done, 0, true, json!({"running": {"startedAt": started_at}}), json!({})),
+        Some(Fault::NeverReady) => (
+            false,
+            false,
+            Next::Done,
+            0,
+            true,
+            json!({"running": {"startedAt": started_at}}),
+            json!({}),
+        ),
         _ if not_yet => {
             let wait = ready_delay - elapsed;
-            (false, false, Next::After(wait), 0, true, json!({"running": {"startedAt": started_at}}), json!({}))
+            (
+                false,
+                false,
+                Next::After(wait),
+                0,
+                true,
+                json!({"running": {"startedAt": started_at}}),
+                json!({}),
+            )
         }
         None if to_completion => {
             let finished = start + chrono::Duration::from_std(ready_delay).unwrap_or_default();
@@ -127,11 +184,18 @@ fn container_state(container: &Value, pod: &Value, fault: Option<Fault>, to_comp
             }});
             (false, true, Next::Done, 0, false, state, json!({}))
         }
-        _ => (true, false, Next::Done, 0, true, json!({"running": {"startedAt": started_at}}), json!({})),
+        _ => (
+            true,
+            false,
+            Next::Done,
+            0,
+            true,
+            json!({"running": {"startedAt": started_at}}),
+            json!({}),
+        ),
     };
-    if !matches!(state.get("waiting"), None) || completed {
-        // Waiting and terminated containers carry no live container id.
-    } else {
+    // Waiting and terminated containers carry no live container id.
+    if state.get("waiting").is_none() && !completed {
         status.insert("containerID".into(), container_id(restarts).into());
     }
     status.insert("lastState".into(), last_state);
@@ -139,36 +203,69 @@ fn container_state(container: &Value, pod: &Value, fault: Option<Fault>, to_comp
     status.insert("restartCount".into(), restarts.into());
     status.insert("started".into(), started.into());
     status.insert("state".into(), state);
-    ContainerState { status: Value::Object(status), ready, completed, next }
+    ContainerState {
+        status: Value::Object(status),
+        ready,
+        completed,
+        next,
+    }
 }
 
 /// The recorded last state of container `name` if its restart count is unchanged.
 fn previous_last_state(pod: &Value, name: &str, restarts: u32) -> Option<Value> {
     let statuses = runtime::at(pod, &["status", "containerStatuses"])?.as_array()?;
-    let previous = statuses.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name))?;
+    let previous = statuses
+        .iter()
+        .find(|s| s.get("name").and_then(Value::as_str) == Some(name))?;
     if previous.get("restartCount").and_then(Value::as_u64) == Some(u64::from(restarts)) {
-        previous.get("lastState").filter(|l| l.get("terminated").is_some()).cloned()
+        previous
+            .get("lastState")
+            .filter(|l| l.get("terminated").is_some())
+            .cloned()
     } else {
         None
     }
 }
 
 /// The status a Pod should have at `now`, and when to look again.
-pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay: Duration) -> (Value, Next) {
+pub fn pod_status(
+    pod: &Value,
+    faults: &FaultConfig,
+    now: Timestamp,
+    ready_delay: Duration,
+) -> (Value, Next) {
     let current = pod.get("status").cloned().unwrap_or_else(|| json!({}));
-    if matches!(runtime::str_at(&current, &["phase"]), "Succeeded" | "Failed") {
+    if matches!(
+        runtime::str_at(&current, &["phase"]),
+        "Succeeded" | "Failed"
+    ) {
         return (current, Next::Done);
     }
-    let start = current.get("startTime").and_then(Value::as_str).and_then(runtime::parse_time).unwrap_or(now);
+    let start = current
+        .get("startTime")
+        .and_then(Value::as_str)
+        .and_then(runtime::parse_time)
+        .unwrap_or(now);
     let to_completion = runtime::controller_ref(pod).is_some_and(|r| r.kind == "Job");
-    let containers: Vec<Value> = runtime::at(pod, &["spec", "containers"]).and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers: Vec<Value> = runtime::at(pod, &["spec", "containers"])
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut next = Next::Done;
     let mut statuses = Vec::new();
     let mut unready = Vec::new();
     let mut all_completed = !containers.is_empty();
     for container in &containers {
         let fault = faults.fault_for(runtime::str_at(container, &["image"]));
-        let state = container_state(container, pod, fault, to_completion, start, now, ready_delay);
+        let state = container_state(
+            container,
+            pod,
+            fault,
+            to_completion,
+            start,
+            now,
+            ready_delay,
+        );
         next = next.min(state.next);
         all_completed &= state.completed;
         if !state.ready {
@@ -179,9 +276,23 @@ pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay
     let succeeded = to_completion && all_completed;
     let ready = !containers.is_empty() && unready.is_empty();
 
-    let mut conditions: Vec<Value> = current.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut conditions: Vec<Value> = current
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut set = |type_: &str, status: &str, reason: &str, message: String| {
-        runtime::set_condition(&mut conditions, Condition { type_, status, reason, message }, UpdateTime::Absent, now);
+        runtime::set_condition(
+            &mut conditions,
+            Condition {
+                type_,
+                status,
+                reason,
+                message,
+            },
+            UpdateTime::Absent,
+            now,
+        );
     };
     set("PodReadyToStartContainers", "True", "", String::new());
     set("Initialized", "True", "", String::new());
@@ -227,7 +338,10 @@ pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay
 
     let pod_ip = pod_ip(runtime::uid_of(pod));
     let mut status = Map::new();
-    status.insert("phase".into(), (if succeeded { "Succeeded" } else { "Running" }).into());
+    status.insert(
+        "phase".into(),
+        (if succeeded { "Succeeded" } else { "Running" }).into(),
+    );
     status.insert("conditions".into(), Value::Array(conditions));
     status.insert("hostIP".into(), NODE_IP.into());
     status.insert("hostIPs".into(), json!([{"ip": NODE_IP}]));
@@ -246,7 +360,11 @@ pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay
 /// (Guaranteed is not worked out).
 fn qos_class(containers: &[Value]) -> &'static str {
     let any = containers.iter().any(|c| {
-        ["requests", "limits"].iter().any(|k| runtime::at(c, &["resources", k]).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
+        ["requests", "limits"].iter().any(|k| {
+            runtime::at(c, &["resources", k])
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+        })
     });
     if any { "Burstable" } else { "BestEffort" }
 }
