@@ -368,6 +368,7 @@ pub fn qualified(rt: &ResourceType) -> String {
     if rt.group.is_empty() { rt.plural.clone() } else { format!("{}.{}", rt.plural, rt.group) }
 }
 
+mod defaults;
 mod list;
 mod meta;
 mod write;

@@ -25,8 +25,8 @@
 //!   ended with [`StoreError::Expired`] rather than slowing writers down.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -213,7 +213,7 @@ struct Inner {
     /// plain thread (redb's API blocks).
     requests: std::sync::mpsc::Sender<Request>,
     /// Whether `close` has been asked for; later commits fail fast.
-    closing: Mutex<bool>,
+    closing: AtomicBool,
 }
 
 /// How many events a live watcher may have waiting before it is ended with
@@ -307,7 +307,7 @@ impl Store {
             inner: Arc::new(Inner {
                 state,
                 requests,
-                closing: Mutex::new(false),
+                closing: AtomicBool::new(false),
             }),
         })
     }
@@ -315,7 +315,7 @@ impl Store {
     /// Commits `writes` atomically and durably. Returns the stored version
     /// of each write (for a delete: the last state, at the deletion's rv).
     pub async fn commit(&self, writes: Vec<Write>) -> Result<Vec<StoredObject>, StoreError> {
-        if *self.inner.closing.lock().unwrap_or_else(PoisonError::into_inner) {
+        if self.inner.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
         let (reply, done) = oneshot::channel();
@@ -364,7 +364,7 @@ impl Store {
     /// [`StoreError::Closed`], watches end, and the database file is closed
     /// (so it can be opened again) by the time this returns.
     pub async fn close(&self) {
-        *self.inner.closing.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.inner.closing.store(true, Ordering::Release);
         let (done, closed) = oneshot::channel();
         if self.inner.requests.send(Request::Close { done }).is_ok() {
             // An error means the committer already stopped, which is the goal.
@@ -373,6 +373,9 @@ impl Store {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.inner.state.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -11,9 +11,9 @@ use common::{DEADLINE, Server, Stop, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::{ErrorResponse, GroupVersionKind};
+use kube::core::{GroupVersionKind, Status};
 use kube::discovery::{Discovery, Scope};
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
 use serde_json::{Value, json};
 
 fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
@@ -46,7 +46,7 @@ fn deployment(name: &str, replicas: i32) -> Deployment {
 
 /// The API error's status, or a panic naming what happened instead.
 #[track_caller]
-fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> ErrorResponse {
+fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> Status {
     match result {
         Err(kube::Error::Api(status)) => *status,
         other => panic!("expected an API error, got {other:?}"),
@@ -234,6 +234,11 @@ async fn label_and_field_selectors() {
     let none = names(api.list(&ListParams::default().fields("metadata.namespace=other")).await.unwrap());
     assert!(none.is_empty());
 
+    // deletecollection honours the selector.
+    api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=web")).await.unwrap();
+    let left = names(api.list(&ListParams::default()).await.unwrap());
+    assert_eq!(left, ["s3", "s4"]);
+
     let bad = api_error(api.list(&ListParams::default().labels("app in (web")).await);
     assert_eq!((bad.code, bad.reason.as_str()), (400, "BadRequest"), "{bad:?}");
     let bad_field = api_error(api.list(&ListParams::default().fields("spec.nothing=1")).await);
@@ -297,7 +302,7 @@ async fn dry_run_writes_nothing() {
     let patched = api.patch("real", &PatchParams::default().dry_run(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
     assert_eq!(patched.data.as_ref().unwrap()["a"], "2", "dry run returns the would-be object");
     let applied = api
-        .patch("real", &PatchParams::apply("dry").force().dry_run(), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"b": "3"}})))
+        .patch("real", &PatchParams::apply("dry").force().dry_run(), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "real"}, "data": {"b": "3"}})))
         .await
         .unwrap();
     assert_eq!(applied.data.as_ref().unwrap()["b"], "3");
@@ -315,24 +320,30 @@ async fn dry_run_writes_nothing() {
 async fn field_validation_strict_warn_and_ignore() {
     let server = Server::start().await;
     let client = server.client().await;
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client, "default", &kube::discovery::ApiResource::erase::<ConfigMap>(&()));
-    let with_unknown = |name: &str| -> DynamicObject {
-        serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}, "bogus": true}))
-            .unwrap()
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    // kube-rs' PostParams has no fieldValidation, so creates go raw.
+    let create = |name: &str, validation: &str| {
+        let client = client.clone();
+        let body = serde_json::to_vec(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}, "bogus": true}),
+        )
+        .unwrap();
+        let path = format!("/api/v1/namespaces/default/configmaps?fieldValidation={validation}");
+        async move { common::raw_with(&client, "POST", &path, Some("application/json"), body).await }
     };
-    let strict = PostParams { field_validation: Some(kube::api::ValidationDirective::Strict), ..Default::default() };
-    let err = api_error(api.create(&strict, &with_unknown("strict")).await);
-    assert_eq!((err.code, err.reason.as_str()), (400, "BadRequest"), "{err:?}");
+    let (code, body) = create("strict", "Strict").await;
+    let err: Status = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{code}: {}", String::from_utf8_lossy(&body)));
+    assert_eq!((code, err.code, err.reason.as_str()), (400, 400, "BadRequest"), "{err:?}");
     assert!(err.message.contains("bogus"), "names the unknown field: {}", err.message);
     assert!(api.get_opt("strict").await.unwrap().is_none());
 
-    let warn = PostParams { field_validation: Some(kube::api::ValidationDirective::Warn), ..Default::default() };
-    let created = api.create(&warn, &with_unknown("warn")).await.unwrap();
-    assert!(created.data.get("bogus").is_none(), "unknown field dropped: {created:?}");
-    let ignore = PostParams { field_validation: Some(kube::api::ValidationDirective::Ignore), ..Default::default() };
-    let created = api.create(&ignore, &with_unknown("ignore")).await.unwrap();
-    assert!(created.data.get("bogus").is_none());
+    for (name, validation) in [("warn", "Warn"), ("ignore", "Ignore")] {
+        let (code, body) = create(name, validation).await;
+        assert_eq!(code, 201, "{validation}: {}", String::from_utf8_lossy(&body));
+        let created: Value = serde_json::from_slice(&body).unwrap();
+        assert!(created.get("bogus").is_none(), "unknown field dropped: {created}");
+        assert_eq!(created["data"]["a"], "1");
+    }
 
     // Strict also applies to patches and nested unknown fields.
     let deploys: Api<Deployment> = Api::namespaced(server.client().await, "default");
@@ -445,16 +456,14 @@ async fn generate_name_and_global_resource_versions() {
 #[tokio::test]
 async fn requests_without_the_token_get_401() {
     let server = Server::start().await;
-    let anonymous = common::anonymous_client(&server.url);
+    let anonymous = server.anonymous_client().await;
     let api: Api<ConfigMap> = Api::namespaced(anonymous.clone(), "default");
     let err = api_error(api.list(&ListParams::default()).await);
     assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"), "{err:?}");
     let (code, _) = common::raw_with(&anonymous, "GET", "/api", None, Vec::new()).await;
     assert_eq!(code, 401);
 
-    let mut config = kube::Config::new(server.url.parse().unwrap());
-    config.auth_info.token = Some("wrong-token".to_owned().into());
-    let wrong = Client::try_from(config).unwrap();
+    let wrong = server.client_with_token("wrong-token").await;
     let err = api_error(Api::<ConfigMap>::namespaced(wrong, "default").get("x").await);
     assert_eq!(err.code, 401, "{err:?}");
     // Health endpoints need no token.
@@ -470,7 +479,7 @@ async fn restart_keeps_objects_uids_and_resource_versions() {
     let client = server.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let a = cms.create(&PostParams::default(), &config_map("keep-a", &[("x", "1")])).await.unwrap();
-    let b = cms.create(&PostParams::default(), &config_map("keep-b", &[("x", "2")])).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("keep-b", &[("x", "2")])).await.unwrap();
     let b = cms.patch("keep-b", &PatchParams::default(), &Patch::Merge(json!({"data": {"x": "3"}}))).await.unwrap();
     cms.create(&PostParams::default(), &config_map("gone", &[])).await.unwrap();
     cms.delete("gone", &DeleteParams::default()).await.unwrap();
@@ -500,4 +509,43 @@ async fn restart_keeps_objects_uids_and_resource_versions() {
     // kubectl still works with the same kubeconfig path (new port written).
     let out = server.kubectl(&["get", "cm", "keep-a", "-o", "jsonpath={.metadata.uid}"]).await.ok();
     assert_eq!(Some(out.stdout), a.uid());
+}
+
+#[tokio::test]
+async fn scale_subresource_of_statefulsets_and_replicasets() {
+    use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+    let server = Server::start_with(common::ServerOptions { simulation: common::Sim::Off, ..Default::default() }).await;
+    let client = server.client().await;
+    let template = json!({
+        "metadata": {"labels": {"app": "s"}},
+        "spec": {"containers": [{"name": "main", "image": "nginx:1"}]}
+    });
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+        "spec": {"serviceName": "s", "replicas": 1, "selector": {"matchLabels": {"app": "s"}}, "template": template}
+    }))
+    .unwrap();
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "s"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}}, "template": template}
+    }))
+    .unwrap();
+    let stss: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    stss.create(&PostParams::default(), &sts).await.unwrap();
+    rss.create(&PostParams::default(), &rs).await.unwrap();
+
+    let scale = stss.get_scale("s").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(scale.metadata.name.as_deref(), Some("s"));
+    stss.patch_scale("s", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
+    assert_eq!(stss.get("s").await.unwrap().spec.unwrap().replicas, Some(3));
+
+    let mut scale = rss.get_scale("s").await.unwrap();
+    scale.spec.as_mut().unwrap().replicas = Some(2);
+    rss.replace_scale("s", &PostParams::default(), &scale).await.unwrap();
+    assert_eq!(rss.get("s").await.unwrap().spec.unwrap().replicas, Some(2));
+    // A stale resourceVersion on the Scale conflicts like on the object.
+    let stale = api_error(rss.replace_scale("s", &PostParams::default(), &scale).await);
+    assert_eq!(stale.code, 409, "{stale:?}");
 }

@@ -137,7 +137,7 @@ async fn server_side_apply_conflicts_force_and_field_removal() {
     assert!(other["fieldsV1"]["f:data"]["f:owned"].is_object(), "other owns data.owned: {other}");
 
     // kubectl stops applying `extra`: nobody else owns it, so it goes.
-    let fewer = configmap_yaml("ssa", &[], &[]).replace("data:\n", "");
+    let fewer = common::cm_yaml("ssa", None, &[], &[]);
     server.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &fewer).await.ok();
     let got = server.kubectl(&["get", "cm", "ssa", "-o", "json"]).await.ok().json();
     assert!(got["data"]["extra"].is_null(), "field no longer applied is removed: {got}");
@@ -179,7 +179,7 @@ async fn diff_and_server_side_diff_exit_codes() {
 #[tokio::test]
 async fn patch_merge_json_and_strategic() {
     let server = Server::start().await;
-    server.kubectl(&["create", "configmap", "p", "--from-literal=a=1", "--from-literal=b=2"]).await.ok();
+    server.apply(&configmap_yaml("p", &[("a", "1"), ("b", "2")], &[])).await;
 
     server.kubectl(&["patch", "cm", "p", "--type", "merge", "-p", r#"{"data":{"a":"10","b":null,"c":"3"}}"#]).await.ok();
     let got = server.kubectl(&["get", "cm", "p", "-o", "json"]).await.ok().json();
@@ -292,7 +292,7 @@ async fn label_annotate_and_scale() {
 #[tokio::test]
 async fn edit_with_a_scripted_editor() {
     let server = Server::start().await;
-    server.kubectl(&["create", "configmap", "ed", "--from-literal=mood=calm"]).await.ok();
+    server.apply(&configmap_yaml("ed", &[("mood", "calm")], &[])).await;
     let script = server.dirs.root().join("editor.sh");
     std::fs::write(&script, "#!/bin/sh\nsed -i 's/mood: calm/mood: excited/' \"$1\"\n").unwrap();
     {
@@ -316,7 +316,7 @@ async fn edit_with_a_scripted_editor() {
 #[tokio::test]
 async fn replace_and_stale_replace() {
     let server = Server::start().await;
-    server.kubectl(&["create", "configmap", "r", "--from-literal=v=1"]).await.ok();
+    server.kubectl_stdin(&["create", "-f", "-"], &configmap_yaml("r", &[("v", "1")], &[])).await.ok();
     let current = server.kubectl(&["get", "cm", "r", "-o", "yaml"]).await.ok().stdout;
     let updated = current.replace("v: \"1\"", "v: \"2\"");
     assert_ne!(updated, current, "yaml has the quoted value:\n{current}");

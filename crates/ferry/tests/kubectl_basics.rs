@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DEADLINE, Server, at, eventually, item_names, parse_table};
+use common::{DEADLINE, Server, at, cm_yaml, eventually, item_names, ns_yaml, parse_table};
 use serde_json::Value;
 
 #[tokio::test]
@@ -138,7 +138,7 @@ async fn fresh_cluster_looks_like_a_real_one() {
 #[tokio::test]
 async fn get_and_describe_in_every_output_format() {
     let server = Server::start().await;
-    server.kubectl(&["create", "configmap", "settings", "--from-literal=color=blue", "--from-literal=size=10"]).await.ok();
+    server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("settings", None, &[("color", "blue"), ("size", "10")], &[])).await.ok();
     server.kubectl(&["label", "configmap", "settings", "tier=web"]).await.ok();
 
     let json = server.kubectl(&["get", "configmap", "settings", "-o", "json"]).await.ok().json();
@@ -175,7 +175,7 @@ async fn get_and_describe_in_every_output_format() {
 
     let missing = server.kubectl(&["get", "configmap", "nope"]).await.fails();
     assert!(missing.stderr.contains("NotFound") || missing.stderr.contains("not found"), "{}", missing.stderr);
-    let dup = server.kubectl(&["create", "configmap", "settings"]).await.fails();
+    let dup = server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("settings", None, &[], &[])).await.fails();
     assert!(dup.stderr.contains("AlreadyExists") || dup.stderr.contains("already exists"), "{}", dup.stderr);
 }
 
@@ -210,8 +210,8 @@ async fn describe_workloads_and_nodes() {
 #[tokio::test]
 async fn label_selectors_namespaces_and_field_selectors() {
     let server = Server::start().await;
-    server.kubectl(&["create", "namespace", "alpha"]).await.ok();
-    server.kubectl(&["create", "namespace", "beta"]).await.ok();
+    server.apply(&ns_yaml("alpha")).await;
+    server.apply(&ns_yaml("beta")).await;
     for (ns, name, labels) in [
         ("alpha", "a-web", "tier=web,env=prod"),
         ("alpha", "a-db", "tier=db,env=prod"),
@@ -219,7 +219,7 @@ async fn label_selectors_namespaces_and_field_selectors() {
         ("beta", "b-web", "tier=web,env=dev"),
         ("beta", "b-cache", "tier=cache"),
     ] {
-        server.kubectl(&["create", "configmap", name, "-n", ns]).await.ok();
+        server.apply(&cm_yaml(name, Some(ns), &[], &[])).await;
         if !labels.is_empty() {
             let mut args = vec!["label", "configmap", name, "-n", ns];
             let parts: Vec<&str> = labels.split(',').collect();
@@ -283,7 +283,12 @@ async fn label_selectors_namespaces_and_field_selectors() {
     let bad = server.kubectl(&["get", "configmaps", "-l", "tier in (web"]).await.fails();
     assert!(!bad.stderr.is_empty());
 
-    // Watch the same thing kubectl would see after a change.
+    // Deleting by selector removes exactly the matching objects.
+    let deleted = server.kubectl(&["delete", "configmaps", "-n", "beta", "-l", "tier=cache"]).await.ok();
+    assert!(deleted.stdout.contains("b-cache"), "{}", deleted.stdout);
+    assert_eq!(names(server.kubectl(&["get", "configmaps", "-A", "-o", "name"]).await.ok()), ["a-db", "a-none", "a-web", "b-web"]);
+
+    // Selectors follow label changes.
     server.kubectl(&["label", "configmap", "a-none", "-n", "alpha", "tier=web"]).await.ok();
     eventually("a-none to match tier=web", DEADLINE, || async {
         let out = server.kubectl(&sel("tier=web")).await.ok();
@@ -291,4 +296,34 @@ async fn label_selectors_namespaces_and_field_selectors() {
         if got == ["a-none", "a-web", "b-web"] { Ok(()) } else { Err(format!("{got:?}")) }
     })
     .await;
+}
+
+#[tokio::test]
+async fn imperative_create_commands() {
+    // kubectl's typed `create` subcommands send protobuf bodies.
+    let server = Server::start().await;
+    server.kubectl(&["create", "namespace", "made"]).await.ok();
+    server.kubectl(&["create", "configmap", "cfg", "-n", "made", "--from-literal=a=1", "--from-literal=b=2"]).await.ok();
+    server.kubectl(&["create", "secret", "generic", "sec", "-n", "made", "--from-literal=password=hunter2"]).await.ok();
+    server.kubectl(&["create", "deployment", "dep", "-n", "made", "--image=nginx:1.27", "--replicas=2"]).await.ok();
+    server.kubectl(&["create", "service", "clusterip", "svc", "-n", "made", "--tcp=80:8080"]).await.ok();
+    server.kubectl(&["create", "job", "once", "-n", "made", "--image=busybox:1"]).await.ok();
+    server.kubectl(&["create", "serviceaccount", "robot", "-n", "made"]).await.ok();
+
+    let cfg = server.kubectl(&["get", "configmap", "cfg", "-n", "made", "-o", "json"]).await.ok().json();
+    assert_eq!(cfg["data"], serde_json::json!({"a": "1", "b": "2"}));
+    let sec = server.kubectl(&["get", "secret", "sec", "-n", "made", "-o", "json"]).await.ok().json();
+    assert_eq!(sec["data"]["password"], "aHVudGVyMg==", "base64 of hunter2: {sec}");
+    assert_eq!(sec["type"], "Opaque");
+    let dep = server.kubectl(&["get", "deployment", "dep", "-n", "made", "-o", "json"]).await.ok().json();
+    assert_eq!(dep["spec"]["replicas"], 2);
+    assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+    let svc = server.kubectl(&["get", "service", "svc", "-n", "made", "-o", "json"]).await.ok().json();
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
+    server.kubectl(&["get", "job", "once", "-n", "made"]).await.ok();
+    server.kubectl(&["get", "serviceaccount", "robot", "-n", "made"]).await.ok();
+    let dup = server.kubectl(&["create", "configmap", "cfg", "-n", "made"]).await.fails();
+    assert!(dup.stderr.contains("AlreadyExists") || dup.stderr.contains("already exists"), "{}", dup.stderr);
+    server.kubectl(&["rollout", "status", "deployment/dep", "-n", "made", "--timeout=60s"]).await.ok();
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Server, ServerOptions, Sim, deployment_yaml, eventually, item_names};
+use common::{DEADLINE, Server, ServerOptions, Sim, cm_yaml, deployment_yaml, eventually, item_names, ns_yaml};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -86,7 +86,7 @@ async fn delete_cascade_foreground_removes_dependents_first() {
     assert!(events.last().is_some_and(|e| e["type"] == "DELETED"), "{events:?}");
 }
 
-/// Reads kubectl's multi-line JSON event stream until `done` matches an
+/// Reads kubectl's JSON event stream until `done` matches an
 /// event or the deadline passes.
 async fn collect_json_events<R: tokio::io::AsyncBufRead + Unpin>(
     reader: &mut R,
@@ -105,15 +105,14 @@ async fn collect_json_events<R: tokio::io::AsyncBufRead + Unpin>(
             Ok(Ok(_)) => {}
         }
         buf.push_str(&line);
-        // A top-level object ends with a line that is exactly "}".
-        if line.trim_end() == "}" {
-            if let Ok(event) = serde_json::from_str::<Value>(&buf) {
-                buf.clear();
-                let finished = done(&event);
-                events.push(event);
-                if finished {
-                    break;
-                }
+        // kubectl prints one event per line; should it pretty-print, the
+        // buffer parses once the object is complete.
+        if let Ok(event) = serde_json::from_str::<Value>(&buf) {
+            buf.clear();
+            let finished = done(&event);
+            events.push(event);
+            if finished {
+                break;
             }
         }
     }
@@ -142,8 +141,8 @@ async fn delete_cascade_orphan_keeps_dependents() {
 #[tokio::test]
 async fn get_watch_streams_changes() {
     let server = Server::start().await;
-    server.kubectl(&["create", "configmap", "w0"]).await.ok();
-    let mut cmd = server.kubectl_command(&["get", "configmaps", "--watch", "--output-watch-events", "-o", "name"]);
+    server.apply(&cm_yaml("w0", None, &[], &[])).await;
+    let mut cmd = server.kubectl_command(&["get", "configmaps", "--watch", "--output-watch-events"]);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -158,19 +157,21 @@ async fn get_watch_streams_changes() {
     loop {
         let line = next_line().await;
         seen.push(line.clone());
-        if line.contains("configmap/w0") {
-            assert!(line.starts_with("ADDED"), "{line}");
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.get(1) == Some(&"w0") {
+            assert_eq!(cols[0], "ADDED", "{seen:?}");
             break;
         }
     }
-    server.kubectl(&["create", "configmap", "w1"]).await.ok();
+    server.apply(&cm_yaml("w1", None, &[], &[])).await;
     server.kubectl(&["label", "configmap", "w1", "x=y"]).await.ok();
     server.kubectl(&["delete", "configmap", "w1"]).await.ok();
     let mut w1 = Vec::new();
     while w1.len() < 3 {
         let line = next_line().await;
-        if line.contains("configmap/w1") {
-            w1.push(line.split_whitespace().next().unwrap_or_default().to_owned());
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.get(1) == Some(&"w1") {
+            w1.push(cols[0].to_owned());
         }
     }
     assert_eq!(w1, ["ADDED", "MODIFIED", "DELETED"]);
@@ -272,13 +273,6 @@ async fn crd_lifecycle() {
     let table = server.kubectl(&["get", "widgets"]).await.ok();
     assert!(table.stdout.contains("w1"), "{}", table.stdout);
 
-    // The schema is enforced by kubectl's default (strict) validation.
-    let bad = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w2\nspec:\n  size: 3\n  colour: red\n";
-    let out = server.kubectl_stdin(&["apply", "-f", "-"], bad).await.fails();
-    assert!(out.stderr.contains("colour"), "{}", out.stderr);
-    let wrong_type = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w3\nspec:\n  size: big\n";
-    server.kubectl_stdin(&["apply", "-f", "-"], wrong_type).await.fails();
-
     // With a status subresource, the main resource ignores status.
     server.kubectl(&["patch", "widget", "w1", "--type", "merge", "-p", r#"{"status":{"phase":"Ignored"}}"#]).await.ok();
     let got = server.kubectl(&["get", "widget", "w1", "-o", "json"]).await.ok().json();
@@ -309,10 +303,32 @@ async fn crd_lifecycle() {
 }
 
 #[tokio::test]
+async fn crd_schema_is_enforced() {
+    let server = Server::start().await;
+    server.apply(CRD).await;
+    server.kubectl(&["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=30s"]).await.ok();
+    eventually("widgets served", DEADLINE, || async {
+        let out = server.kubectl(&["get", "widgets"]).await;
+        if out.code == 0 { Ok(()) } else { Err(out.stderr) }
+    })
+    .await;
+    // kubectl's default validation (server-side, Strict) rejects unknown fields.
+    let unknown = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w2\nspec:\n  size: 3\n  colour: red\n";
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], unknown).await.fails();
+    assert!(out.stderr.contains("colour"), "{}", out.stderr);
+    // Values must match the schema's types.
+    let wrong_type = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w3\nspec:\n  size: big\n";
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], wrong_type).await.fails();
+    assert!(out.stderr.contains("spec.size"), "{}", out.stderr);
+    let listed = server.kubectl(&["get", "widgets", "-o", "name"]).await.ok();
+    assert!(listed.stdout.trim().is_empty(), "nothing invalid was stored: {}", listed.stdout);
+}
+
+#[tokio::test]
 async fn namespace_deletion_cascades() {
     let server = Server::start().await;
-    server.kubectl(&["create", "namespace", "doomed"]).await.ok();
-    server.kubectl(&["create", "configmap", "c1", "-n", "doomed"]).await.ok();
+    server.apply(&ns_yaml("doomed")).await;
+    server.apply(&cm_yaml("c1", Some("doomed"), &[], &[])).await;
     server.kubectl_stdin(&["apply", "-n", "doomed", "-f", "-"], &deployment_yaml("d1", 1, "nginx")).await.ok();
     // A finalizer holds one object, so the namespace must stay Terminating.
     server.kubectl_stdin(
@@ -329,7 +345,7 @@ async fn namespace_deletion_cascades() {
     assert!(ns["metadata"]["deletionTimestamp"].is_string());
 
     // New objects are refused in a terminating namespace.
-    let refused = server.kubectl(&["create", "configmap", "late", "-n", "doomed"]).await.fails();
+    let refused = server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("late", Some("doomed"), &[], &[])).await.fails();
     assert!(refused.stderr.contains("being terminated") || refused.stderr.contains("Forbidden"), "{}", refused.stderr);
 
     eventually("everything but the held object to go", DEADLINE, || async {
@@ -455,7 +471,7 @@ async fn no_simulation_leaves_workloads_alone() {
     let server = Server::start_with(ServerOptions { simulation: Sim::Off, ..ServerOptions::default() }).await;
     server.kubectl_stdin(&["apply", "-f", "-"], &deployment_yaml("still", 2, "nginx")).await.ok();
     // Namespaces still work (an API controller, not the simulator).
-    server.kubectl(&["create", "namespace", "x"]).await.ok();
+    server.apply(&ns_yaml("x")).await;
     let ns = eventually("namespace Active", DEADLINE, || async {
         let ns = server.kubectl(&["get", "ns", "x", "-o", "json"]).await.ok().json();
         if ns["status"]["phase"] == "Active" { Ok(ns) } else { Err(ns.to_string()) }
@@ -514,9 +530,8 @@ async fn fault_injection_never_ready_exceeds_progress_deadline() {
 async fn fault_injection_from_the_simulator_config_map() {
     let server = Server::start().await;
     server
-        .kubectl(&["create", "configmap", "ferry-simulator", "-n", "ferry-system", "--from-literal=neverReady=*/stuck:*"])
-        .await
-        .ok();
+        .apply(&cm_yaml("ferry-simulator", Some("ferry-system"), &[("neverReady", "*/stuck:*")], &[]))
+        .await;
     let stuck = deployment_yaml("stuck", 1, "example.com/stuck:2").replace("  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n");
     server.kubectl_stdin(&["apply", "-f", "-"], &stuck).await.ok();
     let out = server.kubectl(&["rollout", "status", "deployment/stuck", "--timeout=60s"]).await.fails();

@@ -166,7 +166,6 @@ impl Cluster {
                 obj.remove("status");
             }
         }
-        defaults_on_create(rt, object);
         Ok(name)
     }
 
@@ -426,6 +425,7 @@ impl Cluster {
         if !matches!(ownership, Ownership::Applied) {
             warnings = self.unknown_field_check(rt, name, &mut new, options.field_validation)?;
         }
+        super::defaults::apply(rt, &mut new);
         if let Some(old) = old {
             let generation = old.object.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
             let bumped = if meta::spec_changed(&old.object, &new) { generation + 1 } else { generation };
@@ -824,54 +824,6 @@ pub fn scale_view(rt: &ResourceType, object: &Value) -> Result<Value, ApiError> 
         "spec": {"replicas": replicas},
         "status": status,
     }))
-}
-
-/// Defaults the API server fills in on create for the kinds whose readers
-/// depend on them (a small subset of Kubernetes' defaulting; see the crate
-/// docs for the list).
-fn defaults_on_create(rt: &ResourceType, object: &mut Value) {
-    match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "namespaces") => {
-            if object.get("spec").and_then(|s| s.get("finalizers")).is_none() {
-                set_path(object, ".spec.finalizers", serde_json::json!(["kubernetes"]));
-            }
-            set_path(object, ".status.phase", Value::String("Active".into()));
-        }
-        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "statefulsets") | ("", "replicationcontrollers") => {
-            if get_path(object, ".spec.replicas").is_none() {
-                set_path(object, ".spec.replicas", Value::from(1));
-            }
-            if rt.plural == "deployments" {
-                if get_path(object, ".spec.progressDeadlineSeconds").is_none() {
-                    set_path(object, ".spec.progressDeadlineSeconds", Value::from(600));
-                }
-                if get_path(object, ".spec.revisionHistoryLimit").is_none() {
-                    set_path(object, ".spec.revisionHistoryLimit", Value::from(10));
-                }
-                if get_path(object, ".spec.strategy").is_none() {
-                    set_path(
-                        object,
-                        ".spec.strategy",
-                        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-                    );
-                }
-            }
-        }
-        ("", "secrets") => {
-            if get_path(object, ".type").is_none() {
-                set_path(object, ".type", Value::String("Opaque".into()));
-            }
-        }
-        ("", "services") => {
-            if get_path(object, ".spec.type").is_none() {
-                set_path(object, ".spec.type", Value::String("ClusterIP".into()));
-            }
-            if get_path(object, ".spec.sessionAffinity").is_none() {
-                set_path(object, ".spec.sessionAffinity", Value::String("None".into()));
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Structural checks every object must pass (beyond its schema).

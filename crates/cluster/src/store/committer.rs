@@ -29,10 +29,7 @@ type Reply = oneshot::Sender<Result<Vec<StoredObject>, StoreError>>;
 /// What the committer is asked to do.
 pub(super) enum Request {
     /// Commit a batch atomically.
-    Commit {
-        writes: Vec<Write>,
-        reply: Reply,
-    },
+    Commit { writes: Vec<Write>, reply: Reply },
     /// Finish the queued batches, close the database, then signal `done`.
     Close { done: oneshot::Sender<()> },
 }
@@ -168,7 +165,11 @@ impl Committer<'_> {
             };
             let previous = match staged.after.get(key).or_else(|| group_after.get(key)) {
                 Some(state) => state.clone(),
-                None => self.state.read().unwrap_or_else(PoisonError::into_inner).get(key),
+                None => self
+                    .state
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(key),
             };
             let holds = match expect {
                 Expect::Absent => previous.is_none(),
@@ -184,7 +185,12 @@ impl Committer<'_> {
                 });
             }
             let (kind, key, object) = match (write, &previous) {
-                (Write::Put { key, mut object, .. }, _) => {
+                (
+                    Write::Put {
+                        key, mut object, ..
+                    },
+                    _,
+                ) => {
                     let kind = if previous.is_some() {
                         EventKind::Modified
                     } else {
@@ -193,9 +199,8 @@ impl Committer<'_> {
                     (kind, key, self.serialize(&mut object, rv)?)
                 }
                 (Write::Delete { key, .. }, Some(last)) => {
-                    let mut object: Value = serde_json::from_slice(&last.json).map_err(|e| {
-                        StoreError::Io(format!("reading the stored {key:?}: {e}"))
-                    })?;
+                    let mut object: Value = serde_json::from_slice(&last.json)
+                        .map_err(|e| StoreError::Io(format!("reading the stored {key:?}: {e}")))?;
                     (EventKind::Deleted, key, self.serialize(&mut object, rv)?)
                 }
                 // Nothing to delete, whatever the precondition said.

@@ -50,7 +50,8 @@ impl Disk {
         let txn = db.begin_write().map_err(|e| failed("initializing", &e))?;
         txn.open_table(OBJECTS)
             .map_err(|e| failed("initializing", &e))?;
-        txn.open_table(META).map_err(|e| failed("initializing", &e))?;
+        txn.open_table(META)
+            .map_err(|e| failed("initializing", &e))?;
         txn.commit().map_err(|e| failed("initializing", &e))?;
 
         let txn = db.begin_read().map_err(|e| failed("reading", &e))?;

@@ -161,7 +161,11 @@ impl State {
         })
     }
 
-    pub(super) fn list(&self, scope: &Scope, options: &ListOptions) -> Result<ListPage, StoreError> {
+    pub(super) fn list(
+        &self,
+        scope: &Scope,
+        options: &ListOptions,
+    ) -> Result<ListPage, StoreError> {
         // A past snapshot is the current state with the newer events of the
         // scope undone: for each key they touched, the state before the
         // oldest of them.
@@ -250,10 +254,12 @@ impl State {
         let resources: Box<dyn Iterator<Item = (&'a String, &'a _)> + 'a> =
             match (&scope.resource, after) {
                 (Some(resource), _) => Box::new(self.objects.get_key_value(resource).into_iter()),
-                (None, Some(after)) => Box::new(self.objects.range::<str, _>((
-                    Bound::Included(after.resource.as_str()),
-                    Bound::Unbounded,
-                ))),
+                (None, Some(after)) => {
+                    Box::new(self.objects.range::<str, _>((
+                        Bound::Included(after.resource.as_str()),
+                        Bound::Unbounded,
+                    )))
+                }
                 (None, None) => Box::new(self.objects.iter()),
             };
         resources.flat_map(move |(resource, map)| {

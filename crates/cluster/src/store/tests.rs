@@ -61,12 +61,32 @@ fn open(dir: &Path) -> Store {
     Store::open(&dir.join("store.redb"), StoreOptions::default()).unwrap()
 }
 
+/// The next event of `watch`; fails the test instead of hanging it.
+async fn next(watch: &mut Watch) -> Option<Result<Arc<Event>, StoreError>> {
+    tokio::time::timeout(Duration::from_secs(60), watch.next())
+        .await
+        .expect("no event within a minute")
+}
+
 async fn create(store: &Store, key: &ObjectKey) -> StoredObject {
     let mut out = store
         .commit(vec![put(key, "v", Expect::Absent)])
         .await
         .unwrap();
     out.remove(0)
+}
+
+#[test]
+fn handles_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    send_sync(&store);
+    send(&store.commit(Vec::new()));
+    let mut watch = store.watch(&Scope::default(), 0).unwrap();
+    send(&watch);
+    send(&watch.next());
 }
 
 #[tokio::test]
@@ -83,7 +103,12 @@ async fn create_update_delete_check_preconditions() {
     let again = store.commit(vec![put(&a, "x", Expect::Absent)]).await;
     assert!(matches!(
         again,
-        Err(StoreError::Precondition { index: 0, found: Some(1), expect: Expect::Absent, .. })
+        Err(StoreError::Precondition {
+            index: 0,
+            found: Some(1),
+            expect: Expect::Absent,
+            ..
+        })
     ));
 
     let updated = store
@@ -100,7 +125,10 @@ async fn create_update_delete_check_preconditions() {
     ));
     assert_eq!(parse(&store.get(&a).unwrap())["data"]["value"], "w");
 
-    let any = store.commit(vec![put(&a, "y", Expect::Exists)]).await.unwrap();
+    let any = store
+        .commit(vec![put(&a, "y", Expect::Exists)])
+        .await
+        .unwrap();
     assert_eq!(any[0].rv, 3);
 
     let missing = store.commit(vec![put(&cm("b"), "x", Expect::Exists)]).await;
@@ -115,7 +143,10 @@ async fn create_update_delete_check_preconditions() {
         Err(StoreError::Precondition { found: Some(3), .. })
     ));
 
-    let deleted = store.commit(vec![delete(&a, Expect::Exists)]).await.unwrap();
+    let deleted = store
+        .commit(vec![delete(&a, Expect::Exists)])
+        .await
+        .unwrap();
     assert_eq!(deleted[0].rv, 4);
     assert_eq!(json_rv(&deleted[0]), "4");
     assert_eq!(parse(&deleted[0])["data"]["value"], "y");
@@ -238,7 +269,11 @@ async fn reopen_keeps_objects_and_counter() {
     let kept = create(&store, &cm("kept")).await;
     let updated = create(&store, &cm("updated")).await;
     let updated = store
-        .commit(vec![put(&cm("updated"), "new", Expect::Version(updated.rv))])
+        .commit(vec![put(
+            &cm("updated"),
+            "new",
+            Expect::Version(updated.rv),
+        )])
         .await
         .unwrap()
         .remove(0);
@@ -251,7 +286,9 @@ async fn reopen_keeps_objects_and_counter() {
     assert_eq!(last, 5);
     store.close().await;
     assert!(matches!(
-        store.commit(vec![put(&cm("late"), "v", Expect::Absent)]).await,
+        store
+            .commit(vec![put(&cm("late"), "v", Expect::Absent)])
+            .await,
         Err(StoreError::Closed)
     ));
 
@@ -276,17 +313,27 @@ async fn updates_do_not_grow_the_file_without_bound() {
     let store = open(dir.path());
     let a = cm("a");
     let big = "x".repeat(4096);
-    let file_size = || std::fs::metadata(dir.path().join("store.redb")).unwrap().len();
+    let file_size = || {
+        std::fs::metadata(dir.path().join("store.redb"))
+            .unwrap()
+            .len()
+    };
     store
         .commit(vec![put(&a, &big, Expect::Absent)])
         .await
         .unwrap();
     for _ in 0..200 {
-        store.commit(vec![put(&a, &big, Expect::Exists)]).await.unwrap();
+        store
+            .commit(vec![put(&a, &big, Expect::Exists)])
+            .await
+            .unwrap();
     }
     let early = file_size();
     for _ in 0..1000 {
-        store.commit(vec![put(&a, &big, Expect::Exists)]).await.unwrap();
+        store
+            .commit(vec![put(&a, &big, Expect::Exists)])
+            .await
+            .unwrap();
     }
     // 1000 more versions of 4 KiB would be 4 MB if they were all kept.
     assert!(
@@ -312,7 +359,12 @@ async fn populate(store: &Store) -> Vec<ObjectKey> {
     keys
 }
 
-fn list_all_pages(store: &Store, scope: &Scope, limit: usize, at_rv: Option<u64>) -> Vec<ObjectKey> {
+fn list_all_pages(
+    store: &Store,
+    scope: &Scope,
+    limit: usize,
+    at_rv: Option<u64>,
+) -> Vec<ObjectKey> {
     let mut keys = Vec::new();
     let mut options = ListOptions {
         at_rv,
@@ -367,7 +419,11 @@ async fn list_pages_through_each_scope_in_key_order() {
             assert_eq!(parse(item)["metadata"]["name"], k.name.as_str());
         }
         for limit in [1, 2, 4, 100] {
-            assert_eq!(list_all_pages(&store, scope, limit, None), expected, "{scope:?} limit {limit}");
+            assert_eq!(
+                list_all_pages(&store, scope, limit, None),
+                expected,
+                "{scope:?} limit {limit}"
+            );
         }
     }
 }
@@ -515,22 +571,31 @@ async fn versions_older_than_the_history_are_expired() {
     };
     assert!(matches!(
         store.list(&Scope::default(), &at(4)),
-        Err(StoreError::Expired { requested: 4, oldest: 5 })
+        Err(StoreError::Expired {
+            requested: 4,
+            oldest: 5
+        })
     ));
     assert!(matches!(
         store.watch(&Scope::default(), 4),
-        Err(StoreError::Expired { requested: 4, oldest: 5 })
+        Err(StoreError::Expired {
+            requested: 4,
+            oldest: 5
+        })
     ));
     assert_eq!(store.list(&Scope::default(), &at(5)).unwrap().keys.len(), 5);
     let mut watch = store.watch(&Scope::default(), 5).unwrap();
-    assert_eq!(watch.next().await.unwrap().unwrap().object.rv, 6);
+    assert_eq!(next(&mut watch).await.unwrap().unwrap().object.rv, 6);
 
     // After a restart only the current version can be resumed from.
     store.close().await;
     let store = Store::open(&dir.path().join("store.redb"), StoreOptions { history: 5 }).unwrap();
     assert!(matches!(
         store.watch(&Scope::default(), 9),
-        Err(StoreError::Expired { requested: 9, oldest: 10 })
+        Err(StoreError::Expired {
+            requested: 9,
+            oldest: 10
+        })
     ));
     assert!(store.watch(&Scope::default(), 10).is_ok());
 }
@@ -549,10 +614,19 @@ async fn watch_replays_history_then_follows_live_writes_without_gaps() {
         writers.push(tokio::spawn(async move {
             for i in 0..50 {
                 let k = cm(&format!("live-{t}-{i}"));
-                store.commit(vec![put(&k, "v", Expect::Absent)]).await.unwrap();
-                store.commit(vec![put(&k, "w", Expect::Exists)]).await.unwrap();
+                store
+                    .commit(vec![put(&k, "v", Expect::Absent)])
+                    .await
+                    .unwrap();
+                store
+                    .commit(vec![put(&k, "w", Expect::Exists)])
+                    .await
+                    .unwrap();
                 if i % 5 == 0 {
-                    store.commit(vec![delete(&k, Expect::Exists)]).await.unwrap();
+                    store
+                        .commit(vec![delete(&k, Expect::Exists)])
+                        .await
+                        .unwrap();
                 }
             }
         }));
@@ -560,7 +634,7 @@ async fn watch_replays_history_then_follows_live_writes_without_gaps() {
     let last = 30 + 4 * (50 * 2 + 10);
     let mut expected_rv = 11;
     while expected_rv <= last {
-        let event = watch.next().await.unwrap().unwrap();
+        let event = next(&mut watch).await.unwrap().unwrap();
         assert_eq!(event.object.rv, expected_rv);
         assert_eq!(json_rv(&event.object), expected_rv.to_string());
         expected_rv += 1;
@@ -583,19 +657,22 @@ async fn events_carry_kind_and_previous_state() {
         .await
         .unwrap()
         .remove(0);
-    store.commit(vec![delete(&a, Expect::Exists)]).await.unwrap();
+    store
+        .commit(vec![delete(&a, Expect::Exists)])
+        .await
+        .unwrap();
 
-    let added = watch.next().await.unwrap().unwrap();
+    let added = next(&mut watch).await.unwrap().unwrap();
     assert_eq!(added.kind, EventKind::Added);
     assert!(added.previous.is_none());
     assert_eq!(added.object.json, created.json);
 
-    let modified = watch.next().await.unwrap().unwrap();
+    let modified = next(&mut watch).await.unwrap().unwrap();
     assert_eq!(modified.kind, EventKind::Modified);
     assert_eq!(modified.previous.as_ref().unwrap().json, created.json);
     assert_eq!(modified.object.json, updated.json);
 
-    let deleted = watch.next().await.unwrap().unwrap();
+    let deleted = next(&mut watch).await.unwrap().unwrap();
     assert_eq!(deleted.kind, EventKind::Deleted);
     assert_eq!(deleted.key, a);
     assert_eq!(deleted.object.rv, 3);
@@ -633,17 +710,40 @@ async fn watch_sees_only_its_scope() {
         watches.push((scope.clone(), store.watch(scope, middle).unwrap()));
     }
     for k in &keys {
-        store.commit(vec![put(k, "again", Expect::Exists)]).await.unwrap();
+        store
+            .commit(vec![put(k, "again", Expect::Exists)])
+            .await
+            .unwrap();
     }
     // A last write to every scope, so each watcher knows when it has seen all.
-    let marker = key("/secrets", "ns-b", "zz-last");
-    create(&store, &marker).await;
-    let last = store.current_rv();
+    let markers = [
+        key("/secrets", "ns-a", "zz-last"),
+        key("/secrets", "ns-b", "zz-last"),
+    ];
+    let marker_rvs: Vec<(ObjectKey, u64)> = store
+        .commit(
+            markers
+                .iter()
+                .map(|k| put(k, "v", Expect::Absent))
+                .collect(),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .zip(&markers)
+        .map(|(stored, k)| (k.clone(), stored.rv))
+        .collect();
 
     for (i, (scope, mut watch)) in watches.into_iter().enumerate() {
+        let in_scope: Vec<u64> = marker_rvs
+            .iter()
+            .filter(|(k, _)| scope.contains(k))
+            .map(|(_, rv)| *rv)
+            .collect();
+        let last = *in_scope.iter().max().unwrap();
         let mut seen = Vec::new();
         loop {
-            let event = watch.next().await.unwrap().unwrap();
+            let event = next(&mut watch).await.unwrap().unwrap();
             assert!(scope.contains(&event.key), "{scope:?} got {:?}", event.key);
             seen.push(event.object.rv);
             if event.object.rv == last {
@@ -652,7 +752,7 @@ async fn watch_sees_only_its_scope() {
         }
         let matching = keys.iter().filter(|k| scope.contains(k)).count();
         let expected = if i % 2 == 0 { 2 * matching } else { matching };
-        assert_eq!(seen.len(), expected + 1, "{scope:?}");
+        assert_eq!(seen.len(), expected + in_scope.len(), "{scope:?}");
         assert!(seen.windows(2).all(|w| w[0] < w[1]));
     }
 }
@@ -660,19 +760,18 @@ async fn watch_sees_only_its_scope() {
 #[tokio::test]
 async fn slow_watcher_expires_without_blocking_writers() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open_with_buffer(&dir.path().join("store.redb"), StoreOptions::default(), 4)
-            .unwrap();
+    let store = Store::open_with_buffer(&dir.path().join("store.redb"), StoreOptions::default(), 4)
+        .unwrap();
     let mut slow = store.watch(&Scope::default(), 0).unwrap();
     let mut fast = store.watch(&Scope::default(), 0).unwrap();
     for i in 0..20 {
         create(&store, &cm(&format!("{i}"))).await;
         // The fast watcher keeps up.
-        assert_eq!(fast.next().await.unwrap().unwrap().object.rv, i + 1);
+        assert_eq!(next(&mut fast).await.unwrap().unwrap().object.rv, i + 1);
     }
     let mut delivered = Vec::new();
     let expired = loop {
-        match slow.next().await.unwrap() {
+        match next(&mut slow).await.unwrap() {
             Ok(event) => delivered.push(event.object.rv),
             Err(error) => break error,
         }
@@ -680,7 +779,7 @@ async fn slow_watcher_expires_without_blocking_writers() {
     assert!(delivered.len() <= 4);
     assert_eq!(delivered, (1..=delivered.len() as u64).collect::<Vec<_>>());
     assert!(matches!(expired, StoreError::Expired { .. }));
-    assert!(slow.next().await.is_none());
+    assert!(next(&mut slow).await.is_none());
 }
 
 #[tokio::test]
@@ -691,8 +790,8 @@ async fn close_ends_watches() {
     create(&store, &cm("a")).await;
     store.close().await;
     // What was committed before the close is still delivered.
-    assert_eq!(watch.next().await.unwrap().unwrap().object.rv, 1);
-    assert!(watch.next().await.is_none());
+    assert_eq!(next(&mut watch).await.unwrap().unwrap().object.rv, 1);
+    assert!(next(&mut watch).await.is_none());
     // Reads still work on a closed store.
     assert!(store.get(&cm("a")).is_some());
 }
@@ -707,7 +806,10 @@ async fn concurrent_writers_are_all_durable() {
         tasks.push(tokio::spawn(async move {
             for i in 0..40 {
                 let k = cm(&format!("w{t}-{i}"));
-                store.commit(vec![put(&k, "v", Expect::Absent)]).await.unwrap();
+                store
+                    .commit(vec![put(&k, "v", Expect::Absent)])
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -719,7 +821,9 @@ async fn concurrent_writers_are_all_durable() {
 
     let store = open(dir.path());
     assert_eq!(store.current_rv(), 640);
-    let all = store.list(&Scope::default(), &ListOptions::default()).unwrap();
+    let all = store
+        .list(&Scope::default(), &ListOptions::default())
+        .unwrap();
     assert_eq!(all.items.len(), 640);
     let rvs: BTreeSet<u64> = all.items.iter().map(|o| o.rv).collect();
     assert_eq!(rvs, (1..=640).collect());
@@ -768,7 +872,12 @@ fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.redb");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "store::tests::crash_child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "store::tests::crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CRASH_CHILD_ENV, &db)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -800,7 +909,10 @@ fn acknowledged_writes_survive_kill_9() {
             Ok(line) => record(line, &mut started, &mut acked),
             Err(error) => {
                 let _ = child.kill();
-                panic!("the child stopped writing after {} acks: {error}", acked.len());
+                panic!(
+                    "the child stopped writing after {} acks: {error}",
+                    acked.len()
+                );
             }
         }
     }
@@ -813,7 +925,9 @@ fn acknowledged_writes_survive_kill_9() {
     reader.join().unwrap();
 
     let store = Store::open(&db, StoreOptions::default()).unwrap();
-    let all = store.list(&Scope::default(), &ListOptions::default()).unwrap();
+    let all = store
+        .list(&Scope::default(), &ListOptions::default())
+        .unwrap();
     let present: BTreeSet<String> = all.keys.iter().map(|k| k.name.clone()).collect();
     let lost: Vec<&String> = acked.difference(&present).collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");

@@ -183,7 +183,7 @@ impl Server {
 
     /// Polls `/readyz` (no credentials) until it answers `ok`.
     pub async fn wait_ready(&self) {
-        let anonymous = anonymous_client(&self.url);
+        let anonymous = self.anonymous_client().await;
         let start = Instant::now();
         loop {
             let req = http::Request::get("/readyz").body(Vec::new()).expect("request");
@@ -251,14 +251,33 @@ impl Server {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
-    /// A kube-rs client built from the server's kubeconfig.
-    pub async fn client(&self) -> kube::Client {
+    /// The kube-rs configuration from the server's kubeconfig (URL, CA,
+    /// token).
+    pub async fn config(&self) -> kube::Config {
         init_crypto();
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("read kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
             .await
-            .expect("kubeconfig to config");
-        kube::Client::try_from(config).expect("kube client")
+            .expect("kubeconfig to config")
+    }
+
+    /// A kube-rs client built from the server's kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config().await).expect("kube client")
+    }
+
+    /// A kube-rs client that trusts the server but sends no credentials.
+    pub async fn anonymous_client(&self) -> kube::Client {
+        let mut config = self.config().await;
+        config.auth_info = kube::config::AuthInfo::default();
+        kube::Client::try_from(config).expect("anonymous client")
+    }
+
+    /// A kube-rs client that trusts the server and sends `token`.
+    pub async fn client_with_token(&self, token: &str) -> kube::Client {
+        let mut config = self.config().await;
+        config.auth_info = kube::config::AuthInfo { token: Some(token.to_owned().into()), ..Default::default() };
+        kube::Client::try_from(config).expect("client with token")
     }
 
     /// Runs kubectl against this server.
@@ -298,10 +317,20 @@ impl Server {
         }
     }
 
+    /// `kubectl apply -f -` of `yaml`, which must succeed. Tests whose
+    /// subject is not `kubectl create` set up objects this way.
+    pub async fn apply(&self, yaml: &str) -> Out {
+        self.kubectl_stdin(&["apply", "-f", "-"], yaml).await.ok()
+    }
+
     /// A kubectl command with this server's KUBECONFIG and its own HOME,
     /// for tests that stream its output (`get --watch`).
     pub fn kubectl_command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new("kubectl");
+        // `kubectl` on these machines is gcloud's dispatcher, which runs the
+        // kubectl matching the server's minor version; FERRY_TEST_KUBECTL
+        // pins one (for example /usr/lib/google-cloud-sdk/bin/kubectl.1.32).
+        let kubectl = std::env::var("FERRY_TEST_KUBECTL").unwrap_or_else(|_| "kubectl".to_owned());
+        let mut cmd = tokio::process::Command::new(kubectl);
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOME", self.dirs.home())
@@ -343,13 +372,6 @@ pub async fn raw_with(client: &kube::Client, method: &str, path: &str, content_t
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("read body").to_bytes().to_vec();
     (status, bytes)
-}
-
-/// A kube-rs client for `url` with no credentials at all.
-pub fn anonymous_client(url: &str) -> kube::Client {
-    init_crypto();
-    let config = kube::Config::new(url.parse().expect("server URL"));
-    kube::Client::try_from(config).expect("anonymous client")
 }
 
 /// What a kubectl run printed and returned.
@@ -432,7 +454,9 @@ pub fn parse_table(text: &str) -> Vec<std::collections::HashMap<String, String>>
     let mut starts = Vec::new();
     let bytes = header.as_bytes();
     for i in 0..bytes.len() {
-        if bytes[i] != b' ' && (i == 0 || bytes[i - 1] == b' ') {
+        // kubectl pads columns with at least three spaces; a single space
+        // is inside a header ("NOMINATED NODE").
+        if bytes[i] != b' ' && (i == 0 || (i >= 2 && bytes[i - 1] == b' ' && bytes[i - 2] == b' ')) {
             starts.push(i);
         }
     }
@@ -464,6 +488,32 @@ pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     format!("{prefix}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A ConfigMap manifest (YAML).
+pub fn cm_yaml(name: &str, namespace: Option<&str>, data: &[(&str, &str)], labels: &[(&str, &str)]) -> String {
+    let mut y = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    if let Some(ns) = namespace {
+        y.push_str(&format!("  namespace: {ns}\n"));
+    }
+    if !labels.is_empty() {
+        y.push_str("  labels:\n");
+        for (k, v) in labels {
+            y.push_str(&format!("    {k}: \"{v}\"\n"));
+        }
+    }
+    if !data.is_empty() {
+        y.push_str("data:\n");
+        for (k, v) in data {
+            y.push_str(&format!("  {k}: \"{v}\"\n"));
+        }
+    }
+    y
+}
+
+/// A Namespace manifest (YAML).
+pub fn ns_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
 }
 
 /// A Deployment manifest (YAML) with one container.
