@@ -103,8 +103,11 @@ pub enum FieldValidation {
 pub struct WriteOptions {
     /// Dry run.
     pub dry_run: DryRun,
-    /// The field manager; defaults from the user agent, as Kubernetes does.
+    /// The field manager the client named (`fieldManager`); required for apply.
     pub field_manager: Option<String>,
+    /// The client's user agent: other writes default their field manager
+    /// from it, as Kubernetes does.
+    pub user_agent: Option<String>,
     /// Unknown-field handling.
     pub field_validation: FieldValidation,
 }
@@ -206,6 +209,20 @@ pub struct ListResult {
     pub remaining: Option<u64>,
 }
 
+
+impl WriteOptions {
+    /// The manager of a non-apply write: the named one, else the user
+    /// agent's product name, else `unknown`.
+    pub fn manager(&self) -> String {
+        if let Some(m) = &self.field_manager {
+            return m.clone();
+        }
+        match &self.user_agent {
+            Some(ua) => ua.split('/').next().unwrap_or(ua).chars().take(128).collect(),
+            None => "unknown".to_owned(),
+        }
+    }
+}
 
 impl Reason {
     /// The HTTP status code of this reason.

@@ -244,11 +244,20 @@ fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     Ok(value)
 }
 
+/// Request options are validated as objects in Kubernetes: a bad value is
+/// 422 Invalid.
+fn invalid_option(message: String) -> ApiError {
+    let field = message.split(':').next().unwrap_or_default().to_owned();
+    let mut e = ApiError::new(Reason::Invalid, format!("options are invalid: {message}"));
+    e.causes = vec![crate::api::Cause { reason: "FieldValueNotSupported".into(), message: message.clone(), field }];
+    e
+}
+
 fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
     let dry_run = match query.get("dryRun") {
         None | Some("") => DryRun::No,
         Some("All") => DryRun::All,
-        Some(other) => return Err(ApiError::bad_request(format!("unsupported dry run value \"{other}\"; only \"All\" is supported"))),
+        Some(other) => return Err(invalid_option(format!("dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\""))),
     };
     let field_validation = match query.get("fieldValidation") {
         None | Some("") => FieldValidation::Warn,
@@ -256,20 +265,18 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
         Some(v) if v.eq_ignore_ascii_case("warn") => FieldValidation::Warn,
         Some(v) if v.eq_ignore_ascii_case("ignore") => FieldValidation::Ignore,
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not \"{other}\""
+            return Err(invalid_option(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
             )));
         }
     };
     let field_manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
-        Some(m) if m.len() > 128 => return Err(ApiError::bad_request("fieldManager must be at most 128 characters")),
+        Some(m) if m.len() > 128 => return Err(invalid_option("fieldManager: Too long: may not be more than 128 bytes".into())),
         Some(m) => Some(m.to_owned()),
-        None => headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.split('/').next().unwrap_or(ua).chars().take(128).collect()),
+        None => None,
     };
-    Ok(WriteOptions { dry_run, field_manager, field_validation })
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ok(WriteOptions { dry_run, field_manager, user_agent, field_validation })
 }
 
 async fn dispatch(
@@ -281,6 +288,12 @@ async fn dispatch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let registry = state.cluster.registry();
+    if !matches!(route, Route::Resource(_)) && *method != Method::GET && *method != Method::HEAD {
+        return Err(ApiError::new(
+            Reason::MethodNotAllowed,
+            format!("the server does not allow this method on the requested resource ({method})"),
+        ));
+    }
     match route {
         Route::Version => Ok(value_response(StatusCode::OK, &version())),
         Route::LegacyRoot => {
@@ -421,6 +434,17 @@ async fn resource(
         return match *method {
             Method::GET if query.flag("watch") => watch(cluster, rt, target.namespace.as_deref(), query, table),
             Method::GET => {
+                if let Some(t) = query.get("timeoutSeconds") {
+                    t.parse::<u64>().map_err(|_| ApiError::bad_request("timeoutSeconds must be a non-negative integer"))?;
+                }
+                match query.get("resourceVersionMatch") {
+                    None | Some("") | Some("NotOlderThan") | Some("Exact") => {}
+                    Some(other) => {
+                        return Err(invalid_option(format!(
+                            "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+                        )));
+                    }
+                }
                 let params = ListParams {
                     label_selector: query.get("labelSelector").map(str::to_owned),
                     field_selector: query.get("fieldSelector").map(str::to_owned),

@@ -37,6 +37,96 @@ enum Level {
     Nested,
 }
 
+/// A value whose JSON type differs from what its schema declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeError {
+    /// Path of the value, like `.spec.replicas`.
+    pub path: String,
+    /// The type the schema declares: `string`, `integer`, `number`, `boolean`, `object` or `array`.
+    pub expected: String,
+    /// The JSON type found.
+    pub found: &'static str,
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn declared_type(ty: TypeRef<'_>) -> Option<String> {
+    let raw = ty.raw();
+    if raw.get("x-kubernetes-int-or-string").is_some() || raw.get("oneOf").is_some() || raw.get("anyOf").is_some() {
+        return None;
+    }
+    if raw.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true) && raw.get("type").is_none() {
+        return None;
+    }
+    match raw.get("type") {
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Values whose JSON type contradicts the schema (nulls are accepted: they
+/// mean "unset"). Integer-valued numbers satisfy `number`; int-or-string
+/// and quantities accept both.
+pub fn type_errors(object: &Value, ty: TypeRef<'_>) -> Vec<TypeError> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    check_types(object, ty, &mut path, &mut out, 0);
+    out
+}
+
+fn check_types(value: &Value, ty: TypeRef<'_>, path: &mut String, out: &mut Vec<TypeError>, depth: usize) {
+    if value.is_null() || depth > 64 {
+        return;
+    }
+    let found = json_type(value);
+    if let Some(expected) = declared_type(ty) {
+        let ok = match expected.as_str() {
+            "number" => found == "number" || found == "integer",
+            "integer" => found == "integer" || value.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite()),
+            other => other == found,
+        };
+        if !ok {
+            out.push(TypeError { path: path.clone(), expected, found });
+            return;
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if let Some(field) = ty.field(k) {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(k);
+                    check_types(v, field, path, out, depth + 1);
+                    path.truncate(len);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_ty) = ty.items() {
+                for (i, v) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    check_types(v, item_ty, path, out, depth + 1);
+                    path.truncate(len);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn level_of(ty: TypeRef<'_>) -> Level {
     // An embedded resource (`x-kubernetes-embedded-resource`) is a whole
     // object of its own.
@@ -134,3 +224,40 @@ fn strip_map(map: &mut Map<String, Value>, ty: TypeRef<'_>, level: Level) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod type_tests {
+    use serde_json::json;
+
+    use super::type_errors;
+    use crate::{Gvk, Schema};
+
+    #[test]
+    fn wrong_types_are_reported_with_paths() {
+        let cm = Schema::builtin().root(&Gvk::new("", "v1", "ConfigMap")).expect("configmap");
+        let errors = type_errors(&json!({"metadata": {"name": "x", "labels": {"a": 1}}, "data": [1]}), cm);
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, vec![".metadata.labels.a", ".data"]);
+        assert_eq!(errors[1].expected, "object");
+        assert_eq!(errors[1].found, "array");
+    }
+
+    #[test]
+    fn int_or_string_and_nulls_pass() {
+        let svc = Schema::builtin().root(&Gvk::new("", "v1", "Service")).expect("service");
+        let ok = json!({"spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 81.0, "targetPort": 8080}], "type": null}});
+        assert!(type_errors(&ok, svc).is_empty());
+        let bad = json!({"spec": {"ports": [{"port": "eighty"}]}});
+        assert_eq!(type_errors(&bad, svc)[0].path, ".spec.ports[0].port");
+    }
+
+    #[test]
+    fn crd_schema_types() {
+        let schema = Schema::from_crd(&json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}));
+        let root = schema.crd_root().expect("root");
+        let errors = type_errors(&json!({"spec": {"size": "big"}}), root);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].expected, "integer");
+        assert_eq!(errors[0].found, "string");
+    }
+}

@@ -91,6 +91,17 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
         ("", "secrets") => {
             if let Some(o) = object.as_object_mut() {
                 default(o, "type", json!("Opaque"));
+                // stringData is write-only: it is merged into data, encoded.
+                if let Some(Value::Object(strings)) = o.remove("stringData") {
+                    use base64::Engine;
+                    let data = o.entry("data").or_insert_with(|| json!({}));
+                    if let Some(data) = data.as_object_mut() {
+                        for (k, v) in strings {
+                            let text = v.as_str().unwrap_or_default();
+                            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+                        }
+                    }
+                }
             }
         }
         ("", "services") => {

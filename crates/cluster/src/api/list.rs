@@ -96,7 +96,47 @@ fn decode_token(s: &str) -> Option<ContinueToken> {
     serde_json::from_slice(&bytes?).ok()
 }
 
+/// The field labels a resource supports in field selectors, beyond
+/// `metadata.name` and `metadata.namespace` (as in Kubernetes 1.33).
+fn supported_fields(rt: &ResourceType) -> &'static [&'static str] {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("events.k8s.io", "events") => &["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"],
+        ("", "secrets") => &["type"],
+        ("", "nodes") => &["spec.unschedulable"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "replicationcontrollers") | ("apps", "replicasets") => &["status.replicas"],
+        ("batch", "jobs") => &["status.successful"],
+        ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
+        _ => &[],
+    }
+}
+
 fn parse_selectors(
+    rt: &ResourceType,
     label: Option<&str>,
     field: Option<&str>,
 ) -> Result<(Option<LabelSelector>, Option<FieldSelector>), ApiError> {
@@ -108,6 +148,15 @@ fn parse_selectors(
         Some(s) => Some(FieldSelector::parse(s).map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?),
         None => None,
     };
+    if let Some(f) = &fields {
+        let allowed = supported_fields(rt);
+        for r in f.requirements() {
+            let path = r.path.as_str();
+            if path != "metadata.name" && path != "metadata.namespace" && !allowed.contains(&path) {
+                return Err(ApiError::bad_request(format!("field label not supported: {path}")));
+            }
+        }
+    }
     Ok((labels, fields))
 }
 
@@ -173,7 +222,7 @@ fn rt_has_other_versions(rt: &ResourceType) -> bool {
 impl Cluster {
     /// Lists objects, in one namespace or (with `None`) all.
     pub fn list(&self, rt: &ResourceType, namespace: Option<&str>, params: &ListParams) -> Result<ListResult, ApiError> {
-        let (labels, fields) = parse_selectors(params.label_selector.as_deref(), params.field_selector.as_deref())?;
+        let (labels, fields) = parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
         let resource = rt.storage_resource();
         let scope = Scope {
             resource: Some(resource.clone()),
@@ -222,7 +271,7 @@ impl Cluster {
 
     /// Starts a watch of a resource, in one namespace or all.
     pub fn watch(&self, rt: Arc<ResourceType>, namespace: Option<&str>, params: &WatchParams) -> Result<WatchStream, ApiError> {
-        let (labels, fields) = parse_selectors(params.label_selector.as_deref(), params.field_selector.as_deref())?;
+        let (labels, fields) = parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
         let scope = Scope {
             resource: Some(rt.storage_resource()),
             namespace: if rt.namespaced { namespace.map(str::to_owned) } else { None },

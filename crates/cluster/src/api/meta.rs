@@ -227,3 +227,12 @@ pub fn precondition_failed(rt: &ResourceType, name: &str, what: &str, expected: 
     );
     e
 }
+
+/// Whether objects of this resource carry `metadata.generation`: kinds with
+/// a spec (and every custom resource), not data-only kinds like ConfigMaps.
+pub fn has_generation(rt: &ResourceType) -> bool {
+    match &rt.schema {
+        SchemaSource::Builtin => type_of(rt).is_some_and(|t| t.field("spec").is_some()),
+        SchemaSource::Crd(_) | SchemaSource::None => true,
+    }
+}

@@ -101,7 +101,7 @@ impl Cluster {
     /// Creates an object in `namespace` (empty for cluster-scoped resources).
     pub async fn create(&self, rt: &ResourceType, namespace: &str, mut object: Value, options: &WriteOptions) -> Result<Written, ApiError> {
         check_type(rt, &mut object)?;
-        let manager = options.field_manager.clone().unwrap_or_else(|| "unknown".to_owned());
+        let manager = options.manager();
         let name = self.prepare_create(rt, namespace, &mut object)?;
         self.commit_write(rt, namespace, &name, None, object, options, Ownership::Update(&manager, Subresource::Main)).await
     }
@@ -153,7 +153,11 @@ impl Cluster {
         };
         meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), Value::String(meta::now()));
-        meta.insert("generation".into(), Value::from(1));
+        if meta::has_generation(rt) {
+            meta.insert("generation".into(), Value::from(1));
+        } else {
+            meta.remove("generation");
+        }
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         meta.remove("selfLink");
@@ -213,7 +217,7 @@ impl Cluster {
             })?),
             None => None,
         };
-        let manager = options.field_manager.clone().unwrap_or_else(|| "unknown".to_owned());
+        let manager = options.manager();
         for _ in 0..MAX_RETRIES {
             let Some(cur) = self.current(rt, namespace, name)? else {
                 return Err(ApiError::not_found(rt, name));
@@ -256,13 +260,19 @@ impl Cluster {
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
             ));
         }
-        let manager = options.field_manager.clone().unwrap_or_else(|| "unknown".to_owned());
+        let manager = options.manager();
         for _ in 0..MAX_RETRIES {
             let Some(cur) = self.current(rt, namespace, name)? else {
                 return Err(ApiError::not_found(rt, name));
             };
             let mut patched = apply_patch(rt, patch_type, &cur.object, &body)?;
-            let user_rv = meta_str(&patched, "resourceVersion").and_then(meta::parse_rv);
+            // A patch is a precondition only when it names a resourceVersion;
+            // otherwise a lost race is retried against the new state.
+            let user_rv = if names_resource_version(patch_type, &body) {
+                Some(meta_str(&patched, "resourceVersion").and_then(meta::parse_rv).unwrap_or(0))
+            } else {
+                None
+            };
             if user_rv.is_some_and(|rv| rv != cur.rv) {
                 return Err(ApiError::stale(rt, name));
             }
@@ -292,7 +302,13 @@ impl Cluster {
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let Some(manager) = options.field_manager.clone() else {
-            return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires fieldManager"));
+            let mut e = ApiError::new(Reason::Invalid, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+            e.causes = vec![super::Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: is required for apply patch".into(),
+                field: "fieldManager".into(),
+            }];
+            return Err(e);
         };
         check_type(rt, &mut applied)?;
         match meta_str(&applied, "name") {
@@ -315,8 +331,11 @@ impl Cluster {
                 }
             }
         }
+        // A resourceVersion in an applied configuration is a precondition.
+        let applied_rv = meta_str(&applied, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0));
         if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
+            meta.remove("resourceVersion");
         }
         // Only the part the subresource addresses is applied.
         if rt.status {
@@ -348,6 +367,9 @@ impl Cluster {
         let request = patch::apply::Request { manager: &manager, api_version: &api_version, time: &time, subresource: request_sub };
         for _ in 0..MAX_RETRIES {
             let cur = self.current(rt, namespace, name)?;
+            if applied_rv.is_some() && applied_rv != cur.as_ref().map(|c| c.rv) {
+                return Err(ApiError::stale(rt, name));
+            }
             let merged = patch::apply::apply(cur.as_ref().map(|c| &c.object), &applied, type_of(rt), &request, force)
                 .map_err(|e| apply_error(rt, name, e))?;
             let result = match &cur {
@@ -426,7 +448,7 @@ impl Cluster {
             warnings = self.unknown_field_check(rt, name, &mut new, options.field_validation)?;
         }
         super::defaults::apply(rt, &mut new);
-        if let Some(old) = old {
+        if let (Some(old), true) = (old, meta::has_generation(rt)) {
             let generation = old.object.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
             let bumped = if meta::spec_changed(&old.object, &new) { generation + 1 } else { generation };
             if let Some(m) = metadata_mut(&mut new) {
@@ -444,7 +466,11 @@ impl Cluster {
             let request = patch::apply::Request { manager, api_version: &api_version, time: &time, subresource };
             new = patch::apply::record_update(old.map(|o| &o.object), new, type_of(rt), &request);
         }
+        validate_types(rt, name, &new)?;
         validate_object(rt, name, &new)?;
+        if let Some(old) = old {
+            validate_update(rt, name, &old.object, &new)?;
+        }
         let size = serde_json::to_vec(&new).map(|v| v.len()).unwrap_or(0);
         if size > meta::MAX_OBJECT_BYTES {
             return Err(ApiError::new(Reason::RequestEntityTooLarge, "Request entity too large: limit is 3145728"));
@@ -524,7 +550,7 @@ impl Cluster {
         let Some(spec) = rt.scale.clone() else {
             return Err(ApiError::not_found(rt, name));
         };
-        let manager = options.field_manager.clone().unwrap_or_else(|| "unknown".to_owned());
+        let manager = options.manager();
         for _ in 0..MAX_RETRIES {
             let Some(cur) = self.current(rt, namespace, name)? else {
                 return Err(ApiError::not_found(rt, name));
@@ -541,7 +567,13 @@ impl Cluster {
                 }
                 ScaleChange::Patch(pt, body) => apply_patch(rt, *pt, &view, body)?,
             };
-            let user_rv = meta_str(&new_view, "resourceVersion").and_then(meta::parse_rv);
+            let user_rv = match &change {
+                ScaleChange::Replace(body) => meta_str(body, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0)),
+                ScaleChange::Patch(pt, body) if names_resource_version(*pt, body) => {
+                    Some(meta_str(&new_view, "resourceVersion").and_then(meta::parse_rv).unwrap_or(0))
+                }
+                ScaleChange::Patch(..) => None,
+            };
             if user_rv.is_some_and(|rv| rv != cur.rv) {
                 return Err(ApiError::stale(rt, name));
             }
@@ -626,8 +658,9 @@ impl Cluster {
                 if !m.contains_key("deletionTimestamp") {
                     m.insert("deletionTimestamp".into(), Value::String(meta::now()));
                     m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
-                    let g = m.get("generation").and_then(Value::as_i64).unwrap_or(1);
-                    m.insert("generation".into(), Value::from(g + 1));
+                    if let Some(g) = m.get("generation").and_then(Value::as_i64) {
+                        m.insert("generation".into(), Value::from(g + 1));
+                    }
                 }
                 m.insert("finalizers".into(), Value::from(finalizers.clone()));
             }
@@ -652,6 +685,16 @@ impl Cluster {
             }
         }
         Err(ApiError::stale(rt, name))
+    }
+}
+
+/// Whether a patch body sets `metadata.resourceVersion` (making it a precondition).
+fn names_resource_version(patch_type: PatchType, body: &Value) -> bool {
+    match patch_type {
+        PatchType::Json => body.as_array().is_some_and(|ops| {
+            ops.iter().any(|op| op.get("path").and_then(Value::as_str) == Some("/metadata/resourceVersion"))
+        }),
+        _ => body.get("metadata").and_then(|m| m.get("resourceVersion")).is_some_and(|v| !v.is_null()),
     }
 }
 
@@ -824,6 +867,53 @@ pub fn scale_view(rt: &ResourceType, object: &Value) -> Result<Value, ApiError> 
         "spec": {"replicas": replicas},
         "status": status,
     }))
+}
+
+/// Values must have the JSON types their schema declares. Built-in kinds
+/// fail to decode (400), as in Kubernetes; custom resources fail validation (422).
+fn validate_types(rt: &ResourceType, name: &str, object: &Value) -> Result<(), ApiError> {
+    let Some(ty) = type_of(rt) else { return Ok(()) };
+    let errors = patch::validate::type_errors(object, ty);
+    let Some(first) = errors.first() else { return Ok(()) };
+    match rt.schema {
+        crate::registry::SchemaSource::Builtin => Err(ApiError::bad_request(format!(
+            "the object cannot be decoded: {} must be of type {}, not {}",
+            first.path.trim_start_matches('.'),
+            first.expected,
+            first.found
+        ))),
+        _ => Err(ApiError::invalid(
+            rt,
+            name,
+            errors
+                .iter()
+                .map(|e| {
+                    let field = e.path.trim_start_matches('.').to_owned();
+                    super::Cause {
+                        reason: "FieldValueTypeInvalid".into(),
+                        message: format!("Invalid value: \"{}\": {field} in body must be of type {}", e.found, e.expected),
+                        field,
+                    }
+                })
+                .collect(),
+        )),
+    }
+}
+
+/// Rules about what an update may change.
+fn validate_update(rt: &ResourceType, name: &str, old: &Value, new: &Value) -> Result<(), ApiError> {
+    let immutable_kind = rt.group.is_empty() && (rt.plural == "configmaps" || rt.plural == "secrets");
+    if immutable_kind && old.get("immutable").and_then(Value::as_bool) == Some(true) {
+        for field in ["data", "binaryData", "stringData", "type"] {
+            if old.get(field) != new.get(field) {
+                return Err(meta::invalid_field(rt, name, field, "Forbidden: field is immutable when `immutable` is set".into()));
+            }
+        }
+        if new.get("immutable").and_then(Value::as_bool) != Some(true) {
+            return Err(meta::invalid_field(rt, name, "immutable", "Forbidden: field is immutable when `immutable` is set".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Structural checks every object must pass (beyond its schema).
