@@ -19,6 +19,7 @@ use crate::api::{
 use crate::registry::{Registry, ResourceType};
 
 mod route;
+mod strict;
 mod table;
 
 use route::{Route, Target};
@@ -253,6 +254,17 @@ fn invalid_option(message: String) -> ApiError {
     e
 }
 
+/// `fieldValidation=Strict` refuses JSON bodies that repeat a field.
+fn reject_duplicates(options: &WriteOptions, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if options.field_validation != FieldValidation::Strict || content_type(headers).contains("yaml") {
+        return Ok(());
+    }
+    match strict::first_duplicate(body) {
+        Some(path) => Err(ApiError::bad_request(format!("strict decoding error: json: duplicate field \"{path}\""))),
+        None => Ok(()),
+    }
+}
+
 fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
     let dry_run = match query.get("dryRun") {
         None | Some("") => DryRun::No,
@@ -470,6 +482,7 @@ async fn resource(
                 let bytes = read_body(body).await?;
                 let object = decode_object(headers, &bytes)?;
                 let options = write_options(query, headers)?;
+                reject_duplicates(&options, headers, &bytes)?;
                 let w = cluster.create(&rt, &namespace, object, &options).await?;
                 let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
                 Ok(written_response(code, &w.object, &w.warnings, false, &rt))
@@ -495,6 +508,7 @@ async fn resource(
             let bytes = read_body(body).await?;
             let object = decode_object(headers, &bytes)?;
             let options = write_options(query, headers)?;
+            reject_duplicates(&options, headers, &bytes)?;
             let w = cluster.update(&rt, &namespace, &name, sub, object, &options).await?;
             Ok(written_response(StatusCode::OK, &w.object, &w.warnings, false, &rt))
         }
@@ -503,6 +517,7 @@ async fn resource(
             let bytes = read_body(body).await?;
             let patch = decode(&bytes, matches!(pt, PatchType::Apply(_)))?;
             let options = write_options(query, headers)?;
+            reject_duplicates(&options, headers, &bytes)?;
             let w = cluster.patch(&rt, &namespace, &name, sub, pt, patch, &options).await?;
             let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
             Ok(written_response(code, &w.object, &w.warnings, false, &rt))
