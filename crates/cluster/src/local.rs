@@ -25,6 +25,9 @@ pub struct LocalConfig {
     pub ready_delay: Duration,
     /// Fault-injection file, if any.
     pub faults_file: Option<PathBuf>,
+    /// How many recent changes are kept for watch resumption and continued
+    /// lists; older resourceVersions get 410.
+    pub watch_history: usize,
 }
 
 /// Startup failures.
@@ -122,7 +125,8 @@ pub async fn start(config: LocalConfig) -> Result<Running, LocalError> {
     };
     let token = token(dir)?;
     let db = dir.join("cluster.redb");
-    let store = tokio::task::spawn_blocking(move || Store::open(&db, StoreOptions::default()))
+    let watch_history = config.watch_history.max(1);
+    let store = tokio::task::spawn_blocking(move || Store::open(&db, StoreOptions { history: watch_history }))
         .await
         .map_err(|e| LocalError::Bootstrap(e.to_string()))?
         .map_err(LocalError::Store)?;

@@ -65,6 +65,9 @@ struct LocalArgs {
     /// YAML file of fault-injection patterns (neverReady, crashLoop)
     #[arg(long)]
     faults: Option<PathBuf>,
+    /// How many recent changes are kept for resuming watches (older resourceVersions get 410 Gone)
+    #[arg(long, default_value_t = 100_000)]
+    watch_history: usize,
 }
 
 fn main() -> Result<()> {
@@ -111,6 +114,7 @@ async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
         simulation: if args.no_simulation { cluster::controllers::Simulation::Off } else { cluster::controllers::Simulation::On },
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         faults_file: args.faults,
+        watch_history: args.watch_history,
     };
     let running = cluster::local::start(config)
         .await
