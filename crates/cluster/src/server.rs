@@ -18,6 +18,7 @@ use crate::api::{
 };
 use crate::registry::{Registry, ResourceType};
 
+mod protobuf;
 mod route;
 mod strict;
 mod table;
@@ -232,10 +233,14 @@ fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let value = match ct.as_str() {
         "application/json" | "" => decode(body, false)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode(body, true)?,
+        "application/vnd.kubernetes.protobuf" => protobuf::decode(body).map_err(|e| match e {
+            protobuf::DecodeError::UnsupportedKind { .. } => ApiError::new(Reason::UnsupportedMediaType, e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        })?,
         other => {
             return Err(ApiError::new(
                 Reason::UnsupportedMediaType,
-                format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml"),
+                format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"),
             ));
         }
     };
