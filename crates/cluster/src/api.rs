@@ -209,7 +209,6 @@ pub struct ListResult {
     pub remaining: Option<u64>,
 }
 
-
 impl WriteOptions {
     /// The manager of a non-apply write: the named one, else the user
     /// agent's product name, else `unknown`.
@@ -320,8 +319,7 @@ impl ApiError {
             Reason::Invalid,
             rt,
             name,
-            format!("{}.{} \"{name}\" is invalid: {}", rt.kind, rt.group, detail.join(", "))
-                .replace(". \"", " \""),
+            format!("{}.{} \"{name}\" is invalid: {}", rt.kind, rt.group, detail.join(", ")).replace(". \"", " \""),
         );
         if rt.group.is_empty() {
             e.message = format!("{} \"{name}\" is invalid: {}", rt.kind, detail.join(", "));

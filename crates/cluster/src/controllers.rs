@@ -117,11 +117,7 @@ struct FaultFile {
 }
 
 fn split_patterns(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
 impl FaultConfig {
@@ -130,11 +126,8 @@ impl FaultConfig {
     /// comma-separated string, the same shape as the `ferry-system/ferry-simulator`
     /// ConfigMap's data.
     pub fn parse(text: &str, path: &str) -> Result<FaultConfig, FaultConfigError> {
-        let file: FaultFile =
-            serde_saphyr::from_str(text).map_err(|e| FaultConfigError::Parse {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+        let file: FaultFile = serde_saphyr::from_str(text)
+            .map_err(|e| FaultConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         Ok(FaultConfig {
             never_ready: file.never_ready.map(Patterns::into_vec).unwrap_or_default(),
             crash_loop: file.crash_loop.map(Patterns::into_vec).unwrap_or_default(),
@@ -144,10 +137,8 @@ impl FaultConfig {
     /// Reads and parses a fault file (see [`FaultConfig::parse`]).
     pub fn load(path: &Path) -> Result<FaultConfig, FaultConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FaultConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| FaultConfigError::Read { path: shown.clone(), source })?;
         FaultConfig::parse(&text, &shown)
     }
 
@@ -162,10 +153,7 @@ impl FaultConfig {
                 .map(split_patterns)
                 .unwrap_or_default()
         };
-        FaultConfig {
-            never_ready: key("neverReady"),
-            crash_loop: key("crashLoop"),
-        }
+        FaultConfig { never_ready: key("neverReady"), crash_loop: key("crashLoop") }
     }
 
     /// Both configurations' patterns.
@@ -180,11 +168,7 @@ impl FaultConfig {
     /// The fault of a container running `image`, if any. Crash loops win
     /// over never-ready when both match.
     pub fn fault_for(&self, image: &str) -> Option<Fault> {
-        let matches = |patterns: &[String]| {
-            patterns
-                .iter()
-                .any(|p| wildmatch::WildMatch::new(p).matches(image))
-        };
+        let matches = |patterns: &[String]| patterns.iter().any(|p| wildmatch::WildMatch::new(p).matches(image));
         if matches(&self.crash_loop) {
             Some(Fault::CrashLoop)
         } else if matches(&self.never_ready) {

@@ -27,8 +27,9 @@
 //!   authorization, no admission webhooks or policies (their objects are
 //!   stored, not enforced), no API aggregation (APIService objects are
 //!   stored, not proxied), no client certificates.
-//! - **Encodings:** JSON and YAML request bodies; protobuf request bodies are
-//!   decoded where supported; responses are always JSON (and Tables for
+//! - **Encodings:** JSON and YAML request bodies, and protobuf bodies of
+//!   built-in kinds (what kubectl's generators send; see `server/protobuf`);
+//!   responses are always JSON (and Tables for
 //!   `kubectl get`). `/openapi/v2` is served as JSON only.
 //! - **Versions:** all served versions of a resource share storage without
 //!   conversion (like a CRD with `conversion: None`); conversion webhooks are

@@ -148,11 +148,8 @@ pub async fn start(config: LocalConfig) -> Result<Running, LocalError> {
         })
         .await
     });
-    let controllers_config = ControllersConfig {
-        simulation: config.simulation,
-        ready_delay: config.ready_delay,
-        faults,
-    };
+    let controllers_config =
+        ControllersConfig { simulation: config.simulation, ready_delay: config.ready_delay, faults };
     let controllers = tokio::spawn(controllers::run(cluster.clone(), controllers_config, rx));
     Ok(Running { url, kubeconfig: kubeconfig_path, cluster, shutdown: tx, server, controllers })
 }

@@ -265,10 +265,7 @@ impl Registry {
     /// Every served `(group, version)`, groups in [`Registry::groups`]
     /// order and versions most preferred first.
     pub fn group_versions(&self) -> Vec<(String, String)> {
-        self.groups()
-            .into_iter()
-            .flat_map(|g| self.versions(&g).into_iter().map(move |v| (g.clone(), v)))
-            .collect()
+        self.groups().into_iter().flat_map(|g| self.versions(&g).into_iter().map(move |v| (g.clone(), v))).collect()
     }
 
     /// The preferred version of a group, if the group is served.

@@ -168,11 +168,15 @@ impl LabelSelector {
             };
             for (key, value) in labels {
                 let Value::String(value) = value else {
-                    return Err(SelectorError::InvalidValue { value: value.to_string(), reason: "must be a string".into() });
+                    return Err(SelectorError::InvalidValue {
+                        value: value.to_string(),
+                        reason: "must be a string".into(),
+                    });
                 };
                 validate_key(key)?;
                 validate_value(value)?;
-                requirements.push(LabelRequirement { key: key.clone(), operator: LabelOperator::In(vec![value.clone()]) });
+                requirements
+                    .push(LabelRequirement { key: key.clone(), operator: LabelOperator::In(vec![value.clone()]) });
             }
         }
         if let Some(expressions) = object.get("matchExpressions") {
@@ -225,10 +229,12 @@ fn expression_requirement(expression: &Value) -> Result<LabelRequirement, Select
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(values)) => values
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| SelectorError::InvalidValue {
-                value: v.to_string(),
-                reason: "must be a string".into(),
-            }))
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| SelectorError::InvalidValue {
+                    value: v.to_string(),
+                    reason: "must be a string".into(),
+                })
+            })
             .collect::<Result<_, _>>()?,
         Some(other) => {
             return Err(SelectorError::Syntax(format!("values of {key:?} must be a list, found {other}")));
@@ -395,9 +401,7 @@ impl Parser {
                 if w == "in" { LabelOperator::In(values) } else { LabelOperator::NotIn(values) }
             }
             Some(t) => {
-                return Err(SelectorError::Syntax(format!(
-                    "found '{t}', expected: in, notin, =, ==, !=, gt, lt"
-                )));
+                return Err(SelectorError::Syntax(format!("found '{t}', expected: in, notin, =, ==, !=, gt, lt")));
             }
         };
         Ok(LabelRequirement { key, operator })
@@ -656,7 +660,9 @@ fn field_requirement(
             match chars.next() {
                 Some(&next) if matches!(next, '\\' | ',' | '=' | '!') => unescaped.push(next),
                 Some(&next) => {
-                    return Err(SelectorError::Syntax(format!("invalid field selector: {term:?}: bad escape '\\{next}'")));
+                    return Err(SelectorError::Syntax(format!(
+                        "invalid field selector: {term:?}: bad escape '\\{next}'"
+                    )));
                 }
                 None => return Err(SelectorError::Syntax(format!("invalid field selector: {term:?}: trailing '\\'"))),
             }

@@ -129,7 +129,11 @@ fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
 
 async fn handle(state: Arc<State>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     let path = uri.path().to_owned();
-    if matches!(path.as_str(), "/healthz" | "/readyz" | "/livez") || path.starts_with("/healthz/") || path.starts_with("/readyz/") || path.starts_with("/livez/") {
+    if matches!(path.as_str(), "/healthz" | "/readyz" | "/livez")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/readyz/")
+        || path.starts_with("/livez/")
+    {
         return text_response(StatusCode::OK, "ok");
     }
     if !authorized(&state.token, &headers) {
@@ -185,10 +189,7 @@ fn accepts_table(headers: &HeaderMap) -> bool {
 }
 
 fn accepts_aggregated(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("as=APIGroupDiscoveryList"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=APIGroupDiscoveryList"))
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {
@@ -221,9 +222,11 @@ fn decode(body: &[u8], yaml: bool) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     let value: Value = if yaml {
-        serde_saphyr::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+        serde_saphyr::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?
     };
     Ok(value)
 }
@@ -240,7 +243,9 @@ fn decode_object(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
         other => {
             return Err(ApiError::new(
                 Reason::UnsupportedMediaType,
-                format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"),
+                format!(
+                    "the body of the request was in an unknown format ({other}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+                ),
             ));
         }
     };
@@ -274,7 +279,9 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
     let dry_run = match query.get("dryRun") {
         None | Some("") => DryRun::No,
         Some("All") => DryRun::All,
-        Some(other) => return Err(invalid_option(format!("dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\""))),
+        Some(other) => {
+            return Err(invalid_option(format!("dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\"")));
+        }
     };
     let field_validation = match query.get("fieldValidation") {
         None | Some("") => FieldValidation::Warn,
@@ -288,7 +295,9 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
         }
     };
     let field_manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
-        Some(m) if m.len() > 128 => return Err(invalid_option("fieldManager: Too long: may not be more than 128 bytes".into())),
+        Some(m) if m.len() > 128 => {
+            return Err(invalid_option("fieldManager: Too long: may not be more than 128 bytes".into()));
+        }
         Some(m) => Some(m.to_owned()),
         None => None,
     };
@@ -348,10 +357,12 @@ async fn dispatch(
             None => Err(ApiError::new(Reason::NotFound, "the server could not find the requested resource")),
         },
         Route::OpenApiV3Index => Ok(value_response(StatusCode::OK, &crate::openapi::openapi_v3_index(&registry))),
-        Route::OpenApiV3 { group, version } => match crate::openapi::openapi_v3_group_version(&registry, &group, &version) {
-            Some(doc) => Ok(value_response(StatusCode::OK, &doc)),
-            None => Err(ApiError::new(Reason::NotFound, "the server could not find the requested resource")),
-        },
+        Route::OpenApiV3 { group, version } => {
+            match crate::openapi::openapi_v3_group_version(&registry, &group, &version) {
+                Some(doc) => Ok(value_response(StatusCode::OK, &doc)),
+                None => Err(ApiError::new(Reason::NotFound, "the server could not find the requested resource")),
+            }
+        }
         Route::OpenApiV2 => {
             if accepts_json(headers) {
                 Ok(value_response(StatusCode::OK, &crate::openapi::openapi_v2(&registry)))
@@ -387,9 +398,9 @@ fn version() -> Value {
 }
 
 fn resolve(registry: &Registry, target: &Target) -> Result<Arc<ResourceType>, ApiError> {
-    let rt = registry.resolve(&target.group, &target.version, &target.resource).ok_or_else(|| {
-        ApiError::new(Reason::NotFound, "the server could not find the requested resource")
-    })?;
+    let rt = registry
+        .resolve(&target.group, &target.version, &target.resource)
+        .ok_or_else(|| ApiError::new(Reason::NotFound, "the server could not find the requested resource"))?;
     if target.namespace.is_some() && !rt.namespaced {
         return Err(ApiError::new(Reason::NotFound, "the server could not find the requested resource"));
     }
@@ -422,12 +433,20 @@ fn patch_type(headers: &HeaderMap, query: &Query) -> Result<PatchType, ApiError>
         }
         other => Err(ApiError::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"),
+            format!(
+                "the body of the request was in an unknown format ({other}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"
+            ),
         )),
     }
 }
 
-fn written_response(state_code: StatusCode, object: &Value, warnings: &[String], table: bool, rt: &ResourceType) -> Response {
+fn written_response(
+    state_code: StatusCode,
+    object: &Value,
+    warnings: &[String],
+    table: bool,
+    rt: &ResourceType,
+) -> Response {
     let body = if table { table::table(rt, &[object.clone()], None, false) } else { object.clone() };
     with_warnings(value_response(state_code, &body), warnings)
 }
@@ -452,7 +471,8 @@ async fn resource(
             Method::GET if query.flag("watch") => watch(cluster, rt, target.namespace.as_deref(), query, table),
             Method::GET => {
                 if let Some(t) = query.get("timeoutSeconds") {
-                    t.parse::<u64>().map_err(|_| ApiError::bad_request("timeoutSeconds must be a non-negative integer"))?;
+                    t.parse::<u64>()
+                        .map_err(|_| ApiError::bad_request("timeoutSeconds must be a non-negative integer"))?;
                 }
                 match query.get("resourceVersionMatch") {
                     None | Some("") | Some("NotOlderThan") | Some("Exact") => {}
@@ -467,13 +487,16 @@ async fn resource(
                     field_selector: query.get("fieldSelector").map(str::to_owned),
                     limit: match query.get("limit") {
                         None | Some("") => None,
-                        Some(l) => Some(l.parse().map_err(|_| ApiError::bad_request("limit must be a non-negative integer"))?),
+                        Some(l) => {
+                            Some(l.parse().map_err(|_| ApiError::bad_request("limit must be a non-negative integer"))?)
+                        }
                     },
                     continue_token: query.get("continue").map(str::to_owned),
                 };
                 let list = cluster.list(&rt, target.namespace.as_deref(), &params)?;
                 if table {
-                    let objects: Vec<Value> = list.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
+                    let objects: Vec<Value> =
+                        list.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
                     let include_object = query.get("includeObject") == Some("Object");
                     let mut t = table::table(&rt, &objects, Some(list.resource_version), include_object);
                     if let Some(c) = &list.continue_token {
@@ -493,7 +516,10 @@ async fn resource(
                 Ok(written_response(code, &w.object, &w.warnings, false, &rt))
             }
             Method::DELETE => delete_collection(cluster, &rt, target.namespace.as_deref(), query, headers, body).await,
-            _ => Err(ApiError::new(Reason::MethodNotAllowed, format!("the server does not allow this method on the requested resource ({method})"))),
+            _ => Err(ApiError::new(
+                Reason::MethodNotAllowed,
+                format!("the server does not allow this method on the requested resource ({method})"),
+            )),
         };
     };
     let sub = subresource(&rt, target.subresource.as_deref())?;
@@ -544,7 +570,10 @@ async fn resource(
                 Ok(value_response(StatusCode::ACCEPTED, &d.object))
             }
         }
-        _ => Err(ApiError::new(Reason::MethodNotAllowed, format!("the server does not allow this method on the requested resource ({method})"))),
+        _ => Err(ApiError::new(
+            Reason::MethodNotAllowed,
+            format!("the server does not allow this method on the requested resource ({method})"),
+        )),
     }
 }
 
@@ -592,9 +621,11 @@ async fn delete_options(query: &Query, headers: &HeaderMap, body: Body) -> Resul
         .map(str::to_owned)
         .or_else(|| query.get("propagationPolicy").map(str::to_owned));
     options.propagation = match policy.as_deref() {
-        None | Some("") => match parsed.get("orphanDependents").and_then(Value::as_bool).or_else(|| {
-            query.get("orphanDependents").map(|v| v == "true")
-        }) {
+        None | Some("") => match parsed
+            .get("orphanDependents")
+            .and_then(Value::as_bool)
+            .or_else(|| query.get("orphanDependents").map(|v| v == "true"))
+        {
             Some(true) => Some(Propagation::Orphan),
             _ => None,
         },
@@ -610,11 +641,9 @@ async fn delete_options(query: &Query, headers: &HeaderMap, body: Body) -> Resul
     let pre = parsed.get("preconditions");
     options.precondition_uid = pre.and_then(|p| p.get("uid")).and_then(Value::as_str).map(str::to_owned);
     options.precondition_rv = pre.and_then(|p| p.get("resourceVersion")).and_then(Value::as_str).map(str::to_owned);
-    let dry = parsed
-        .get("dryRun")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("All")))
-        || query.get("dryRun") == Some("All");
+    let dry =
+        parsed.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v.as_str() == Some("All")))
+            || query.get("dryRun") == Some("All");
     options.dry_run = if dry { DryRun::All } else { DryRun::No };
     Ok(options)
 }
@@ -637,7 +666,8 @@ async fn delete_collection(
     let mut deleted = Vec::new();
     for item in &list.items {
         let Ok(object) = serde_json::from_slice::<Value>(item) else { continue };
-        let ns = object.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_owned();
+        let ns =
+            object.get("metadata").and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_owned();
         let Some(name) = object.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str) else { continue };
         match cluster.delete(rt, &ns, name, &options).await {
             Ok(d) => deleted.push(d.object),
@@ -654,7 +684,13 @@ async fn delete_collection(
     Ok(value_response(StatusCode::OK, &out))
 }
 
-fn watch(cluster: &Cluster, rt: Arc<ResourceType>, namespace: Option<&str>, query: &Query, table: bool) -> Result<Response, ApiError> {
+fn watch(
+    cluster: &Cluster,
+    rt: Arc<ResourceType>,
+    namespace: Option<&str>,
+    query: &Query,
+    table: bool,
+) -> Result<Response, ApiError> {
     let params = WatchParams {
         label_selector: query.get("labelSelector").map(str::to_owned),
         field_selector: query.get("fieldSelector").map(str::to_owned),
@@ -662,7 +698,9 @@ fn watch(cluster: &Cluster, rt: Arc<ResourceType>, namespace: Option<&str>, quer
         send_initial_events: query.flag("sendInitialEvents"),
     };
     let timeout = match query.get("timeoutSeconds") {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request("timeoutSeconds must be an integer"))?),
+        Some(t) => {
+            Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request("timeoutSeconds must be an integer"))?)
+        }
         None => DEFAULT_WATCH_TIMEOUT,
     };
     let bookmarks = query.flag("allowWatchBookmarks");
@@ -681,7 +719,9 @@ fn watch(cluster: &Cluster, rt: Arc<ResourceType>, namespace: Option<&str>, quer
             if event.kind == WatchEventKind::Bookmark && !bookmarks {
                 continue;
             }
-            let object: Bytes = if table && matches!(event.kind, WatchEventKind::Added | WatchEventKind::Modified | WatchEventKind::Deleted) {
+            let object: Bytes = if table
+                && matches!(event.kind, WatchEventKind::Added | WatchEventKind::Modified | WatchEventKind::Deleted)
+            {
                 match serde_json::from_slice::<Value>(&event.object) {
                     Ok(o) => Bytes::from(table::table(&rt, &[o], None, true).to_string()),
                     Err(_) => event.object.clone(),

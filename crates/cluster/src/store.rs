@@ -265,10 +265,7 @@ impl Watch {
                     if oldest == NOT_LAGGED {
                         return None;
                     }
-                    return Some(Err(StoreError::Expired {
-                        requested: self.last_rv,
-                        oldest,
-                    }));
+                    return Some(Err(StoreError::Expired { requested: self.last_rv, oldest }));
                 }
             }
         }
@@ -290,26 +287,11 @@ impl Store {
     }
 
     /// `open`, with the size of each watcher's buffer (tests use a tiny one).
-    fn open_with_buffer(
-        path: &Path,
-        options: StoreOptions,
-        watch_buffer: usize,
-    ) -> Result<Store, StoreError> {
+    fn open_with_buffer(path: &Path, options: StoreOptions, watch_buffer: usize) -> Result<Store, StoreError> {
         let (disk, objects, rv) = disk::Disk::open(path)?;
-        let state = Arc::new(RwLock::new(State::new(
-            objects,
-            rv,
-            options.history,
-            watch_buffer.max(1),
-        )));
+        let state = Arc::new(RwLock::new(State::new(objects, rv, options.history, watch_buffer.max(1))));
         let requests = committer::spawn(disk, Arc::clone(&state))?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                state,
-                requests,
-                closing: AtomicBool::new(false),
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { state, requests, closing: AtomicBool::new(false) }) })
     }
 
     /// Commits `writes` atomically and durably. Returns the stored version
@@ -319,10 +301,7 @@ impl Store {
             return Err(StoreError::Closed);
         }
         let (reply, done) = oneshot::channel();
-        self.inner
-            .requests
-            .send(Request::Commit { writes, reply })
-            .map_err(|_| StoreError::Closed)?;
+        self.inner.requests.send(Request::Commit { writes, reply }).map_err(|_| StoreError::Closed)?;
         // A dropped reply means the committer stopped before this batch.
         done.await.unwrap_or(Err(StoreError::Closed))
     }
@@ -353,11 +332,7 @@ impl Store {
         // Subscribing under the write lock, the one the committer publishes
         // under, is what makes replay and live events meet with no gap and
         // no duplicate.
-        self.inner
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .subscribe(scope, since_rv)
+        self.inner.state.write().unwrap_or_else(PoisonError::into_inner).subscribe(scope, since_rv)
     }
 
     /// Stops the store: commits already queued are finished, later ones get
@@ -373,9 +348,6 @@ impl Store {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.inner
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.inner.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -1,6 +1,8 @@
 //! Bad input gets a clear 4xx as a `metav1.Status` (right code and reason),
 //! never a 500 and never a partial write.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::Server;

@@ -4,6 +4,8 @@
 //!
 //! `cargo test --release -p ferry --test bench -- --ignored --nocapture --test-threads=1`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::sync::Arc;
@@ -214,6 +216,28 @@ async fn bench_list_and_rss() {
     let start = Instant::now();
     let typed = api.list(&kube::api::ListParams::default()).await.unwrap();
     println!("BENCH list: the same through kube-rs, typed: {:.3} s ({} items)", start.elapsed().as_secs_f64(), typed.items.len());
+    // Paged, as kubectl and informers list (limit=500 plus continue).
+    let start = Instant::now();
+    let mut paged = 0;
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = kube::api::ListParams::default().limit(500);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list_metadata(&lp).await.unwrap();
+        paged += page.items.len();
+        pages += 1;
+        match page.metadata.continue_ {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    println!(
+        "BENCH list: paged with limit=500 (metadata only): {pages} pages, {paged} items in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
     let start = Instant::now();
     let table = server.kubectl(&["get", "configmaps", "-o", "name"]).await.ok();
     println!(

@@ -3,6 +3,8 @@
 //! data directory, and a check that every acknowledged object is there,
 //! intact, and nothing that was never sent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::collections::BTreeSet;

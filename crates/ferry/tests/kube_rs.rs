@@ -3,6 +3,8 @@
 //! pagination, dry runs, field validation, generation, finalizers,
 //! authentication and restarts.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::collections::BTreeMap;

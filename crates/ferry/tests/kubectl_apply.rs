@@ -2,6 +2,8 @@
 //! patch of every type, label, annotate, scale, edit and replace, all with
 //! kubectl's default validation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::{DEADLINE, Server, at, deployment_yaml, eventually};
@@ -346,7 +348,7 @@ async fn replace_and_stale_replace() {
 async fn create_from_file_with_many_documents_and_generate_name() {
     let server = Server::start().await;
     let docs = format!(
-        "{}---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\ndata:\n  x: y\n",
+        "{}---\n{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\ndata:\n  x: \"z\"\n",
         configmap_yaml("m1", &[("a", "1")], &[]),
         configmap_yaml("m2", &[("a", "2")], &[])
     );
@@ -357,4 +359,33 @@ async fn create_from_file_with_many_documents_and_generate_name() {
     let generated = names.iter().find(|n| n.starts_with("configmap/gen-")).expect("generated name");
     assert!(generated.len() > "configmap/gen-".len(), "{generated}");
     server.kubectl(&["get", generated]).await.ok();
+}
+
+#[tokio::test]
+async fn apply_a_list_as_kubectl_prints_it() {
+    // `kubectl get -o yaml` of many objects prints a `kind: List`; users
+    // feed that back to apply.
+    let server = Server::start().await;
+    server.apply(&configmap_yaml("l1", &[("a", "1")], &[])).await;
+    server.apply(&configmap_yaml("l2", &[("a", "2")], &[])).await;
+    let listed = server.kubectl(&["get", "configmap", "l1", "l2", "-o", "yaml"]).await.ok();
+    assert!(listed.stdout.contains("kind: List"), "{}", listed.stdout);
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- {}- {}",
+        configmap_yaml("l3", &[("a", "3")], &[]).replace('\n', "\n  ").trim_end().to_owned() + "\n",
+        configmap_yaml("l4", &[("a", "4")], &[]).replace('\n', "\n  ").trim_end().to_owned() + "\n",
+    );
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], &list).await.ok();
+    assert!(out.stdout.contains("configmap/l3 created") && out.stdout.contains("configmap/l4 created"), "{}", out.stdout);
+    // Reuse the printed List under new names, without the server-set
+    // identity fields.
+    let clean: String = listed
+        .stdout
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("resourceVersion:") && !l.trim_start().starts_with("uid:") && !l.trim_start().starts_with("creationTimestamp:"))
+        .map(|l| l.replace("name: l1", "name: l5").replace("name: l2", "name: l6") + "\n")
+        .collect();
+    let out = server.kubectl_stdin(&["apply", "-f", "-"], &clean).await.ok();
+    assert!(out.stdout.contains("configmap/l5 created"), "{}", out.stdout);
+    assert_eq!(server.kubectl(&["get", "cm", "l6", "-o", "jsonpath={.data.a}"]).await.ok().stdout, "2");
 }

@@ -2,6 +2,8 @@
 //! fresh cluster has, reading with every output format, selectors and
 //! namespaces.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::{DEADLINE, Server, at, cm_yaml, eventually, item_names, ns_yaml, parse_table};
@@ -191,7 +193,7 @@ async fn describe_workloads_and_nodes() {
     assert!(deploy.stdout.contains("NewReplicaSet:"), "{}", deploy.stdout);
 
     let pods = server.kubectl(&["describe", "pods", "-l", "app=web"]).await.ok();
-    assert_eq!(pods.stdout.matches("Name:").count() >= 2, true, "{}", pods.stdout);
+    assert!(pods.stdout.matches("Name:").count() >= 2, "{}", pods.stdout);
     assert!(pods.stdout.contains("Controlled By:"), "{}", pods.stdout);
 
     let wide = server.kubectl(&["get", "pods", "-l", "app=web", "-o", "wide"]).await.ok();

@@ -2,6 +2,8 @@
 //! for rollouts, CRDs, namespace deletion, the workload simulator and fault
 //! injection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::{Duration, Instant};

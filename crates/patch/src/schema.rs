@@ -123,8 +123,11 @@ impl Schema {
             // file would be a build defect, so fall back to an empty schema
             // rather than panic.
             let doc: Value = serde_json::from_str(BUILTIN_JSON).unwrap_or(Value::Null);
-            Schema::from_definitions(doc.get("$defs").cloned().unwrap_or(Value::Null))
-                .unwrap_or_else(|_| Schema { defs: Map::new(), roots: HashMap::new(), anonymous_root: None })
+            Schema::from_definitions(doc.get("$defs").cloned().unwrap_or(Value::Null)).unwrap_or_else(|_| Schema {
+                defs: Map::new(),
+                roots: HashMap::new(),
+                anonymous_root: None,
+            })
         })
     }
 
@@ -279,11 +282,7 @@ impl<'a> TypeRef<'a> {
 
     /// The declared property names of this object (empty for maps and scalars).
     pub fn properties(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.node()
-            .get("properties")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|p| p.keys().map(String::as_str))
+        self.node().get("properties").and_then(Value::as_object).into_iter().flat_map(|p| p.keys().map(String::as_str))
     }
 
     /// True when this object accepts fields its schema does not declare

@@ -65,7 +65,9 @@ fn declared_type(ty: TypeRef<'_>) -> Option<String> {
     if raw.get("x-kubernetes-int-or-string").is_some() || raw.get("oneOf").is_some() || raw.get("anyOf").is_some() {
         return None;
     }
-    if raw.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true) && raw.get("type").is_none() {
+    if raw.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
+        && raw.get("type").is_none()
+    {
         return None;
     }
     match raw.get("type") {
@@ -253,7 +255,9 @@ mod type_tests {
 
     #[test]
     fn crd_schema_types() {
-        let schema = Schema::from_crd(&json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}));
+        let schema = Schema::from_crd(
+            &json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}),
+        );
         let root = schema.crd_root().expect("root");
         let errors = type_errors(&json!({"spec": {"size": "big"}}), root);
         assert_eq!(errors.len(), 1);

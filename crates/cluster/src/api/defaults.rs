@@ -149,7 +149,11 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
         ("apps", "daemonsets") => {
             if let Some(spec) = obj_at(object, &["spec"]) {
                 default(spec, "revisionHistoryLimit", json!(10));
-                default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}));
+                default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
+                );
             }
             template(object);
         }
@@ -205,7 +209,8 @@ mod tests {
     fn explicit_values_win() {
         let registry = Registry::builtin();
         let rt = registry.resolve("", "v1", "services").expect("services");
-        let mut s = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080, "protocol": "UDP"}]}});
+        let mut s =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080, "protocol": "UDP"}]}});
         apply(&rt, &mut s);
         assert_eq!(s["spec"]["type"], "NodePort");
         assert_eq!(s["spec"]["ports"][0]["targetPort"], 8080);

@@ -124,7 +124,15 @@ fn supported_fields(rt: &ResourceType) -> &'static [&'static str] {
             "source",
             "type",
         ],
-        ("events.k8s.io", "events") => &["regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reason", "reportingController", "type"],
+        ("events.k8s.io", "events") => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reason",
+            "reportingController",
+            "type",
+        ],
         ("", "secrets") => &["type"],
         ("", "nodes") => &["spec.unschedulable"],
         ("", "namespaces") => &["status.phase"],
@@ -141,11 +149,15 @@ fn parse_selectors(
     field: Option<&str>,
 ) -> Result<(Option<LabelSelector>, Option<FieldSelector>), ApiError> {
     let labels = match label.filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?),
+        Some(s) => Some(
+            LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+        ),
         None => None,
     };
     let fields = match field.filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(FieldSelector::parse(s).map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?),
+        Some(s) => {
+            Some(FieldSelector::parse(s).map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?)
+        }
         None => None,
     };
     if let Some(f) = &fields {
@@ -221,8 +233,14 @@ fn rt_has_other_versions(rt: &ResourceType) -> bool {
 
 impl Cluster {
     /// Lists objects, in one namespace or (with `None`) all.
-    pub fn list(&self, rt: &ResourceType, namespace: Option<&str>, params: &ListParams) -> Result<ListResult, ApiError> {
-        let (labels, fields) = parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<ListResult, ApiError> {
+        let (labels, fields) =
+            parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
         let resource = rt.storage_resource();
         let scope = Scope {
             resource: Some(resource.clone()),
@@ -233,8 +251,7 @@ impl Cluster {
             None => None,
         };
         let mut at_rv = token.as_ref().map(|t| t.rv);
-        let mut start_after =
-            token.map(|t| ObjectKey { resource: resource.clone(), namespace: t.ns, name: t.name });
+        let mut start_after = token.map(|t| ObjectKey { resource: resource.clone(), namespace: t.ns, name: t.name });
         let limit = params.limit.filter(|l| *l > 0);
         let mut items = Vec::new();
         let mut last_key: Option<ObjectKey> = None;
@@ -270,8 +287,14 @@ impl Cluster {
     }
 
     /// Starts a watch of a resource, in one namespace or all.
-    pub fn watch(&self, rt: Arc<ResourceType>, namespace: Option<&str>, params: &WatchParams) -> Result<WatchStream, ApiError> {
-        let (labels, fields) = parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
+    pub fn watch(
+        &self,
+        rt: Arc<ResourceType>,
+        namespace: Option<&str>,
+        params: &WatchParams,
+    ) -> Result<WatchStream, ApiError> {
+        let (labels, fields) =
+            parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
         let scope = Scope {
             resource: Some(rt.storage_resource()),
             namespace: if rt.namespaced { namespace.map(str::to_owned) } else { None },
@@ -297,13 +320,20 @@ impl Cluster {
             (Vec::new(), rv)
         };
         let watch = self.inner.store.watch(&scope, since).map_err(|e| match e {
-            StoreError::Expired { requested, oldest } => ApiError::new(
-                Reason::Expired,
-                format!("too old resource version: {requested} ({oldest})"),
-            ),
+            StoreError::Expired { requested, oldest } => {
+                ApiError::new(Reason::Expired, format!("too old resource version: {requested} ({oldest})"))
+            }
             other => expired(other),
         })?;
-        Ok(WatchStream { initial: initial.into_iter(), watch: Some(watch), labels, fields, rt, last_rv: since, finished: false })
+        Ok(WatchStream {
+            initial: initial.into_iter(),
+            watch: Some(watch),
+            labels,
+            fields,
+            rt,
+            last_rv: since,
+            finished: false,
+        })
     }
 }
 
@@ -327,7 +357,11 @@ impl WatchStream {
                 Some(Err(e)) => {
                     self.finished = true;
                     let status = ApiError::new(Reason::Expired, format!("the watch fell behind: {e}")).to_status();
-                    return Some(WatchEvent { kind: WatchEventKind::Error, object: Bytes::from(status.to_string()), rv: self.last_rv });
+                    return Some(WatchEvent {
+                        kind: WatchEventKind::Error,
+                        object: Bytes::from(status.to_string()),
+                        rv: self.last_rv,
+                    });
                 }
                 Some(Ok(event)) => {
                     self.last_rv = event.object.rv;

@@ -106,7 +106,9 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
         NameRule::Subdomain if !is_subdomain(name) => Some(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
         ),
-        NameRule::PathSegment if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('%') => {
+        NameRule::PathSegment
+            if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('%') =>
+        {
             Some("may not be '.' or '..' and may not contain '/' or '%'")
         }
         _ => None,

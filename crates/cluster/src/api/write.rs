@@ -74,8 +74,7 @@ fn set_path(object: &mut Value, path: &str, value: Value) {
 /// `a=b,c=d` from a `metav1.LabelSelector`'s matchLabels.
 fn selector_string(selector: Option<&Value>) -> Option<String> {
     let labels = selector?.get("matchLabels")?.as_object()?;
-    let parts: Vec<String> =
-        labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
     Some(parts.join(","))
 }
 
@@ -99,11 +98,18 @@ impl Cluster {
     }
 
     /// Creates an object in `namespace` (empty for cluster-scoped resources).
-    pub async fn create(&self, rt: &ResourceType, namespace: &str, mut object: Value, options: &WriteOptions) -> Result<Written, ApiError> {
+    pub async fn create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        mut object: Value,
+        options: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         check_type(rt, &mut object)?;
         let manager = options.manager();
         let name = self.prepare_create(rt, namespace, &mut object)?;
-        self.commit_write(rt, namespace, &name, None, object, options, Ownership::Update(&manager, Subresource::Main)).await
+        self.commit_write(rt, namespace, &name, None, object, options, Ownership::Update(&manager, Subresource::Main))
+            .await
     }
 
     /// Fills in and checks a new object's metadata; returns its name.
@@ -213,7 +219,12 @@ impl Cluster {
         }
         let user_rv = match meta_str(&body, "resourceVersion").filter(|s| !s.is_empty()) {
             Some(rv) => Some(meta::parse_rv(rv).ok_or_else(|| {
-                meta::invalid_field(rt, name, "metadata.resourceVersion", format!("Invalid value: \"{rv}\": must be an integer"))
+                meta::invalid_field(
+                    rt,
+                    name,
+                    "metadata.resourceVersion",
+                    format!("Invalid value: \"{rv}\": must be an integer"),
+                )
             })?),
             None => None,
         };
@@ -226,9 +237,14 @@ impl Cluster {
                 return Err(ApiError::stale(rt, name));
             }
             let new = merge_update(rt, subresource, &cur.object, body.clone());
-            match self.commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource)).await {
+            match self
+                .commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource))
+                .await
+            {
                 Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => return Err(ApiError::stale(rt, name)),
+                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
+                    return Err(ApiError::stale(rt, name));
+                }
                 other => return other,
             }
         }
@@ -281,9 +297,14 @@ impl Cluster {
                 return Err(ApiError::bad_request("the name of an object cannot be changed by a patch"));
             }
             let new = merge_update(rt, subresource, &cur.object, patched);
-            match self.commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource)).await {
+            match self
+                .commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource))
+                .await
+            {
                 Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => return Err(ApiError::stale(rt, name)),
+                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
+                    return Err(ApiError::stale(rt, name));
+                }
                 other => return other,
             }
         }
@@ -302,7 +323,10 @@ impl Cluster {
         options: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let Some(manager) = options.field_manager.clone() else {
-            let mut e = ApiError::new(Reason::Invalid, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+            let mut e = ApiError::new(
+                Reason::Invalid,
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            );
             e.causes = vec![super::Cause {
                 reason: "FieldValueRequired".into(),
                 message: "Required value: is required for apply patch".into(),
@@ -332,7 +356,8 @@ impl Cluster {
             }
         }
         // A resourceVersion in an applied configuration is a precondition.
-        let applied_rv = meta_str(&applied, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0));
+        let applied_rv =
+            meta_str(&applied, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0));
         if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("managedFields");
             meta.remove("resourceVersion");
@@ -364,7 +389,12 @@ impl Cluster {
         };
         let time = meta::now();
         let api_version = rt.api_version();
-        let request = patch::apply::Request { manager: &manager, api_version: &api_version, time: &time, subresource: request_sub };
+        let request = patch::apply::Request {
+            manager: &manager,
+            api_version: &api_version,
+            time: &time,
+            subresource: request_sub,
+        };
         for _ in 0..MAX_RETRIES {
             let cur = self.current(rt, namespace, name)?;
             if applied_rv.is_some() && applied_rv != cur.as_ref().map(|c| c.rv) {
@@ -416,7 +446,9 @@ impl Cluster {
         let described: Vec<String> =
             unknown.iter().map(|p| format!("unknown field \"{}\"", p.trim_start_matches('.'))).collect();
         match mode {
-            FieldValidation::Strict => Err(ApiError::bad_request(format!("strict decoding error: {}", described.join(", ")))),
+            FieldValidation::Strict => {
+                Err(ApiError::bad_request(format!("strict decoding error: {}", described.join(", "))))
+            }
             FieldValidation::Warn => {
                 patch::validate::strip_unknown_fields(object, ty);
                 Ok(described)
@@ -449,7 +481,8 @@ impl Cluster {
         }
         super::defaults::apply(rt, &mut new);
         if let (Some(old), true) = (old, meta::has_generation(rt)) {
-            let generation = old.object.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
+            let generation =
+                old.object.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(1);
             let bumped = if meta::spec_changed(&old.object, &new) { generation + 1 } else { generation };
             if let Some(m) = metadata_mut(&mut new) {
                 m.insert("generation".into(), Value::from(bumped));
@@ -477,9 +510,7 @@ impl Cluster {
         }
         let is_crd = rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions";
         if is_crd {
-            self.registry()
-                .with_crd(&new)
-                .map_err(|e| meta::invalid_field(rt, name, "spec", e.to_string()))?;
+            self.registry().with_crd(&new).map_err(|e| meta::invalid_field(rt, name, "spec", e.to_string()))?;
         }
         let k = key(rt, namespace, name);
         if let Some(old) = old {
@@ -518,10 +549,8 @@ impl Cluster {
         let stored = match result {
             Ok(s) => s,
             Err(StoreError::Precondition { .. }) if old.is_none() => {
-                let mut e = ApiError::new(
-                    Reason::AlreadyExists,
-                    format!("{} \"{name}\" already exists", super::qualified(rt)),
-                );
+                let mut e =
+                    ApiError::new(Reason::AlreadyExists, format!("{} \"{name}\" already exists", super::qualified(rt)));
                 e.kind = Some(rt.plural.clone());
                 e.group = Some(rt.group.clone());
                 e.name = Some(name.to_owned());
@@ -568,7 +597,9 @@ impl Cluster {
                 ScaleChange::Patch(pt, body) => apply_patch(rt, *pt, &view, body)?,
             };
             let user_rv = match &change {
-                ScaleChange::Replace(body) => meta_str(body, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0)),
+                ScaleChange::Replace(body) => {
+                    meta_str(body, "resourceVersion").filter(|s| !s.is_empty()).map(|s| meta::parse_rv(s).unwrap_or(0))
+                }
                 ScaleChange::Patch(pt, body) if names_resource_version(*pt, body) => {
                     Some(meta_str(&new_view, "resourceVersion").and_then(meta::parse_rv).unwrap_or(0))
                 }
@@ -590,9 +621,22 @@ impl Cluster {
             }
             let mut new = cur.object.clone();
             set_path(&mut new, &spec.spec_replicas_path, Value::from(replicas));
-            match self.commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, Subresource::Scale)).await {
+            match self
+                .commit_write(
+                    rt,
+                    namespace,
+                    name,
+                    Some(&cur),
+                    new,
+                    options,
+                    Ownership::Update(&manager, Subresource::Scale),
+                )
+                .await
+            {
                 Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => return Err(ApiError::stale(rt, name)),
+                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
+                    return Err(ApiError::stale(rt, name));
+                }
                 Err(e) => return Err(e),
                 Ok(w) => {
                     let object = scale_view(rt, &w.object)?;
@@ -604,7 +648,13 @@ impl Cluster {
     }
 
     /// Deletes an object, honouring finalizers and the propagation policy.
-    pub async fn delete(&self, rt: &ResourceType, namespace: &str, name: &str, options: &DeleteOptions) -> Result<Deleted, ApiError> {
+    pub async fn delete(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
         for _ in 0..MAX_RETRIES {
             let Some(cur) = self.current(rt, namespace, name)? else {
                 return Err(ApiError::not_found(rt, name));
@@ -633,12 +683,21 @@ impl Cluster {
                 push_unique(&mut finalizers, CRD_CLEANUP_FINALIZER);
             }
             let spec_finalizers = is_namespace
-                && new.get("spec").and_then(|s| s.get("finalizers")).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+                && new
+                    .get("spec")
+                    .and_then(|s| s.get("finalizers"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty());
             if finalizers.is_empty() && !spec_finalizers {
                 if options.dry_run == DryRun::All {
                     return Ok(Deleted { object: cur.object, gone: true });
                 }
-                match self.inner.store.commit(vec![Write::Delete { key: key(rt, namespace, name), expect: Expect::Version(cur.rv) }]).await {
+                match self
+                    .inner
+                    .store
+                    .commit(vec![Write::Delete { key: key(rt, namespace, name), expect: Expect::Version(cur.rv) }])
+                    .await
+                {
                     Ok(stored) => {
                         if is_crd {
                             self.refresh_crds().await;
@@ -673,7 +732,11 @@ impl Cluster {
             match self
                 .inner
                 .store
-                .commit(vec![Write::Put { key: key(rt, namespace, name), object: new, expect: Expect::Version(cur.rv) }])
+                .commit(vec![Write::Put {
+                    key: key(rt, namespace, name),
+                    object: new,
+                    expect: Expect::Version(cur.rv),
+                }])
                 .await
             {
                 Ok(stored) => {
@@ -779,7 +842,15 @@ fn merge_update(rt: &ResourceType, subresource: Subresource, old: &Value, mut ne
         }
     }
     if let (Some(old_meta), Some(new_meta)) = (old.get("metadata").and_then(Value::as_object), metadata_mut(&mut new)) {
-        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name", "generation"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+            "generation",
+        ] {
             match old_meta.get(field) {
                 Some(v) => {
                     new_meta.insert(field.into(), v.clone());
@@ -807,9 +878,8 @@ fn apply_patch(rt: &ResourceType, patch_type: PatchType, base: &Value, body: &Va
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(body.clone())
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is malformed: {e}")))?;
-            json_patch::patch(&mut out, &ops).map_err(|e| {
-                ApiError::new(Reason::Invalid, format!("the JSON patch could not be applied: {e}"))
-            })?;
+            json_patch::patch(&mut out, &ops)
+                .map_err(|e| ApiError::new(Reason::Invalid, format!("the JSON patch could not be applied: {e}")))?;
         }
         PatchType::Merge => {
             if !body.is_object() {
@@ -821,12 +891,9 @@ fn apply_patch(rt: &ResourceType, patch_type: PatchType, base: &Value, body: &Va
             if !body.is_object() {
                 return Err(ApiError::bad_request("a strategic merge patch must be a JSON object"));
             }
-            let ty = if base.get("kind").and_then(Value::as_str) == Some("Scale") {
-                None
-            } else {
-                type_of(rt)
-            };
-            out = patch::strategic::strategic_merge(base, body, ty).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let ty = if base.get("kind").and_then(Value::as_str) == Some("Scale") { None } else { type_of(rt) };
+            out =
+                patch::strategic::strategic_merge(base, body, ty).map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         PatchType::Apply(_) => {
             return Err(ApiError::internal("apply patches are handled separately"));
@@ -891,7 +958,10 @@ fn validate_types(rt: &ResourceType, name: &str, object: &Value) -> Result<(), A
                     let field = e.path.trim_start_matches('.').to_owned();
                     super::Cause {
                         reason: "FieldValueTypeInvalid".into(),
-                        message: format!("Invalid value: \"{}\": {field} in body must be of type {}", e.found, e.expected),
+                        message: format!(
+                            "Invalid value: \"{}\": {field} in body must be of type {}",
+                            e.found, e.expected
+                        ),
                         field,
                     }
                 })
@@ -906,11 +976,21 @@ fn validate_update(rt: &ResourceType, name: &str, old: &Value, new: &Value) -> R
     if immutable_kind && old.get("immutable").and_then(Value::as_bool) == Some(true) {
         for field in ["data", "binaryData", "stringData", "type"] {
             if old.get(field) != new.get(field) {
-                return Err(meta::invalid_field(rt, name, field, "Forbidden: field is immutable when `immutable` is set".into()));
+                return Err(meta::invalid_field(
+                    rt,
+                    name,
+                    field,
+                    "Forbidden: field is immutable when `immutable` is set".into(),
+                ));
             }
         }
         if new.get("immutable").and_then(Value::as_bool) != Some(true) {
-            return Err(meta::invalid_field(rt, name, "immutable", "Forbidden: field is immutable when `immutable` is set".into()));
+            return Err(meta::invalid_field(
+                rt,
+                name,
+                "immutable",
+                "Forbidden: field is immutable when `immutable` is set".into(),
+            ));
         }
     }
     Ok(())
@@ -947,7 +1027,9 @@ fn validate_object(rt: &ResourceType, name: &str, object: &Value) -> Result<(), 
                     rt,
                     name,
                     "metadata.labels",
-                    format!("Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                    format!(
+                        "Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                    ),
                 ));
             }
             if !valid_label_value(value) {
@@ -955,7 +1037,9 @@ fn validate_object(rt: &ResourceType, name: &str, object: &Value) -> Result<(), 
                     rt,
                     name,
                     "metadata.labels",
-                    format!("Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
+                    format!(
+                        "Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+                    ),
                 ));
             }
         }

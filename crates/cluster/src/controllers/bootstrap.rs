@@ -16,13 +16,7 @@ pub(crate) const NODE_IP: &str = "172.18.0.2";
 pub(crate) const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
 
 /// The namespaces a fresh cluster has.
-pub(crate) const NAMESPACES: [&str; 5] = [
-    "default",
-    "kube-system",
-    "kube-public",
-    "kube-node-lease",
-    "ferry-system",
-];
+pub(crate) const NAMESPACES: [&str; 5] = ["default", "kube-system", "kube-public", "kube-node-lease", "ferry-system"];
 
 /// The labels of the simulated node (DaemonSet node selectors match them).
 pub(crate) fn node_labels() -> Value {
@@ -45,15 +39,11 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
             "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
         });
         runtime::tolerate(
-            cluster
-                .create(&namespaces, "", object, &runtime::manager(MANAGER))
-                .await,
+            cluster.create(&namespaces, "", object, &runtime::manager(MANAGER)).await,
             Reason::AlreadyExists,
         )?;
         let current = cluster.get(&namespaces, "", name)?;
-        if runtime::str_at(&current, &["status", "phase"]) != "Active"
-            && !runtime::is_terminating(&current)
-        {
+        if runtime::str_at(&current, &["status", "phase"]) != "Active" && !runtime::is_terminating(&current) {
             namespace::activate(cluster, current).await?;
         }
         namespace::ensure_service_account(cluster, name).await?;
@@ -80,9 +70,7 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
         },
     });
     runtime::tolerate(
-        cluster
-            .create(&services, "default", service, &runtime::manager(MANAGER))
-            .await,
+        cluster.create(&services, "default", service, &runtime::manager(MANAGER)).await,
         Reason::AlreadyExists,
     )?;
 
@@ -97,28 +85,14 @@ pub(super) async fn bootstrap(cluster: &Cluster) -> Result<(), ApiError> {
         },
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
     });
-    runtime::tolerate(
-        cluster
-            .create(&nodes, "", node, &runtime::manager("kubelet"))
-            .await,
-        Reason::AlreadyExists,
-    )?;
+    runtime::tolerate(cluster.create(&nodes, "", node, &runtime::manager("kubelet")).await, Reason::AlreadyExists)?;
     let mut current = cluster.get(&nodes, "", NODE_NAME)?;
     let status = node_status(current.get("status"), chrono::Utc::now());
     if current.get("status") != Some(&status) {
         if let Some(object) = current.as_object_mut() {
             object.insert("status".into(), status);
         }
-        cluster
-            .update(
-                &nodes,
-                "",
-                NODE_NAME,
-                Subresource::Status,
-                current,
-                &runtime::manager("kubelet"),
-            )
-            .await?;
+        cluster.update(&nodes, "", NODE_NAME, Subresource::Status, current, &runtime::manager("kubelet")).await?;
     }
     Ok(())
 }

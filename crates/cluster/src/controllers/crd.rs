@@ -24,20 +24,12 @@ const CLEANUP_RECHECK: Duration = Duration::from_secs(1);
 pub(super) fn spawn(tasks: &mut JoinSet<()>, cluster: &Cluster, shutdown: &watch::Receiver<bool>) {
     let queue: Arc<Queue<String>> = Queue::new();
     let events = Arc::clone(&queue);
-    let scope = Scope {
-        resource: Some("apiextensions.k8s.io/customresourcedefinitions".into()),
-        namespace: None,
-    };
-    tasks.spawn(runtime::follow(
-        cluster.store().clone(),
-        scope,
-        shutdown.clone(),
-        move |change| {
-            if let Change::Event(event) = change {
-                events.add(event.key.name.clone());
-            }
-        },
-    ));
+    let scope = Scope { resource: Some("apiextensions.k8s.io/customresourcedefinitions".into()), namespace: None };
+    tasks.spawn(runtime::follow(cluster.store().clone(), scope, shutdown.clone(), move |change| {
+        if let Change::Event(event) = change {
+            events.add(event.key.name.clone());
+        }
+    }));
     let cluster = cluster.clone();
     tasks.spawn(runtime::work("crd", queue, shutdown.clone(), move |name| {
         let cluster = cluster.clone();
@@ -50,43 +42,25 @@ pub(super) fn spawn(tasks: &mut JoinSet<()>, cluster: &Cluster, shutdown: &watch
 pub(crate) fn crd_status(crd: &Value, now: Timestamp) -> Value {
     let current = crd.get("status").cloned().unwrap_or_else(|| json!({}));
     let mut status = current.as_object().cloned().unwrap_or_default();
-    let names = runtime::at(crd, &["spec", "names"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let names = runtime::at(crd, &["spec", "names"]).cloned().unwrap_or_else(|| json!({}));
     let kind = names.get("kind").and_then(Value::as_str).unwrap_or("");
     let mut accepted = Map::new();
-    accepted.insert(
-        "plural".into(),
-        names.get("plural").cloned().unwrap_or(Value::from("")),
-    );
-    let singular = names
-        .get("singular")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| kind.to_lowercase());
+    accepted.insert("plural".into(), names.get("plural").cloned().unwrap_or(Value::from("")));
+    let singular =
+        names.get("singular").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| kind.to_lowercase());
     accepted.insert("singular".into(), singular.into());
     for key in ["shortNames", "categories"] {
-        if let Some(v) = names
-            .get(key)
-            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
-        {
+        if let Some(v) = names.get(key).filter(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
             accepted.insert(key.into(), v.clone());
         }
     }
     accepted.insert("kind".into(), kind.into());
-    let list_kind = names
-        .get("listKind")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{kind}List"));
+    let list_kind =
+        names.get("listKind").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| format!("{kind}List"));
     accepted.insert("listKind".into(), list_kind.into());
     status.insert("acceptedNames".into(), Value::Object(accepted));
 
-    let mut conditions: Vec<Value> = current
-        .get("conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut conditions: Vec<Value> = current.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     if runtime::is_terminating(crd) {
         runtime::set_condition(
             &mut conditions,
@@ -125,11 +99,7 @@ pub(crate) fn crd_status(crd: &Value, now: Timestamp) -> Value {
     }
     status.insert("conditions".into(), Value::Array(conditions));
 
-    let mut stored: Vec<Value> = current
-        .get("storedVersions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut stored: Vec<Value> = current.get("storedVersions").and_then(Value::as_array).cloned().unwrap_or_default();
     if let Some(version) = storage_version(crd)
         && !stored.iter().any(|v| v.as_str() == Some(version))
     {
@@ -177,12 +147,7 @@ pub(crate) fn resource_type_of(crd: &Value) -> Option<ResourceType> {
 }
 
 async fn reconcile(cluster: &Cluster, name: &str) -> Result<Next, ApiError> {
-    let rt = runtime::resource(
-        cluster,
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-    )?;
+    let rt = runtime::resource(cluster, "apiextensions.k8s.io", "v1", "customresourcedefinitions")?;
     let Some(crd) = runtime::get_opt(cluster, &rt, "", name)? else {
         return Ok(Next::Done);
     };
@@ -192,17 +157,7 @@ async fn reconcile(cluster: &Cluster, name: &str) -> Result<Next, ApiError> {
         if let Some(object) = updated.as_object_mut() {
             object.insert("status".into(), status);
         }
-        cluster
-            .update(
-                &rt,
-                "",
-                name,
-                Subresource::Status,
-                updated,
-                &runtime::manager(MANAGER),
-            )
-            .await?
-            .object
+        cluster.update(&rt, "", name, Subresource::Status, updated, &runtime::manager(MANAGER)).await?.object
     } else {
         crd
     };
@@ -213,22 +168,12 @@ async fn reconcile(cluster: &Cluster, name: &str) -> Result<Next, ApiError> {
         // Without names there cannot be objects.
         let updated = runtime::without_finalizer(&crd, CLEANUP_FINALIZER);
         runtime::tolerate(
-            cluster
-                .update(
-                    &rt,
-                    "",
-                    name,
-                    Subresource::Main,
-                    updated,
-                    &runtime::manager(MANAGER),
-                )
-                .await,
+            cluster.update(&rt, "", name, Subresource::Main, updated, &runtime::manager(MANAGER)).await,
             Reason::NotFound,
         )?;
         return Ok(Next::Done);
     };
-    let served = runtime::by_storage_resource(cluster, &own.storage_resource())
-        .unwrap_or_else(|| Arc::new(own));
+    let served = runtime::by_storage_resource(cluster, &own.storage_resource()).unwrap_or_else(|| Arc::new(own));
     let items = runtime::list_values(cluster, &served, None)?;
     let mut remaining = 0usize;
     for item in &items {
@@ -236,24 +181,12 @@ async fn reconcile(cluster: &Cluster, name: &str) -> Result<Next, ApiError> {
         if runtime::is_terminating(item) {
             continue;
         }
-        let options = DeleteOptions {
-            precondition_uid: Some(runtime::uid_of(item).to_owned()),
-            ..DeleteOptions::default()
-        };
-        match cluster
-            .delete(
-                &served,
-                runtime::namespace_of(item),
-                runtime::name_of(item),
-                &options,
-            )
-            .await
-        {
+        let options =
+            DeleteOptions { precondition_uid: Some(runtime::uid_of(item).to_owned()), ..DeleteOptions::default() };
+        match cluster.delete(&served, runtime::namespace_of(item), runtime::name_of(item), &options).await {
             Ok(deleted) if deleted.gone => remaining -= 1,
             Ok(_) => {}
-            Err(error) if matches!(error.reason, Reason::NotFound | Reason::Conflict) => {
-                remaining -= 1
-            }
+            Err(error) if matches!(error.reason, Reason::NotFound | Reason::Conflict) => remaining -= 1,
             Err(error) => return Err(error),
         }
     }
@@ -262,16 +195,7 @@ async fn reconcile(cluster: &Cluster, name: &str) -> Result<Next, ApiError> {
     }
     let updated = runtime::without_finalizer(&crd, CLEANUP_FINALIZER);
     runtime::tolerate(
-        cluster
-            .update(
-                &rt,
-                "",
-                name,
-                Subresource::Main,
-                updated,
-                &runtime::manager(MANAGER),
-            )
-            .await,
+        cluster.update(&rt, "", name, Subresource::Main, updated, &runtime::manager(MANAGER)).await,
         Reason::NotFound,
     )?;
     Ok(Next::Done)

@@ -59,10 +59,7 @@ impl Index {
             return;
         }
         for owner in &owners {
-            self.dependents
-                .entry(owner.clone())
-                .or_default()
-                .insert(key.clone());
+            self.dependents.entry(owner.clone()).or_default().insert(key.clone());
         }
         self.owners_of.insert(key.clone(), owners);
     }
@@ -83,11 +80,8 @@ impl Index {
 
     /// The dependents of `owner_uid`, sorted.
     pub(crate) fn dependents_of(&self, owner_uid: &str) -> Vec<ObjectKey> {
-        let mut out: Vec<ObjectKey> = self
-            .dependents
-            .get(owner_uid)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
+        let mut out: Vec<ObjectKey> =
+            self.dependents.get(owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         out.sort();
         out
     }
@@ -103,12 +97,7 @@ impl Index {
     }
 
     /// Applies one store event; returns the work it calls for.
-    pub(crate) fn observe(
-        &mut self,
-        kind: EventKind,
-        key: &ObjectKey,
-        object: &Value,
-    ) -> Vec<Item> {
+    pub(crate) fn observe(&mut self, kind: EventKind, key: &ObjectKey, object: &Value) -> Vec<Item> {
         let mut work = Vec::new();
         let uid = runtime::uid_of(object).to_owned();
         let was_dependent = self.owners_of.contains_key(key);
@@ -119,19 +108,10 @@ impl Index {
             // Its dependents may now be orphans.
             work.extend(self.dependents_of(&uid).into_iter().map(Item::Dependent));
             // Owners in foreground deletion may have been waiting for it.
-            work.extend(
-                owners
-                    .iter()
-                    .filter_map(|o| self.finalizing.get(o))
-                    .cloned()
-                    .map(Item::Owner),
-            );
+            work.extend(owners.iter().filter_map(|o| self.finalizing.get(o)).cloned().map(Item::Owner));
             return work;
         }
-        let refs: Vec<String> = runtime::owner_refs(object)
-            .into_iter()
-            .map(|r| r.uid)
-            .collect();
+        let refs: Vec<String> = runtime::owner_refs(object).into_iter().map(|r| r.uid).collect();
         let changed = self.owners_of(key) != refs.as_slice();
         if changed || (kind == EventKind::Added && !refs.is_empty()) {
             self.set_owners(key, refs.clone());
@@ -144,20 +124,13 @@ impl Index {
             }
         }
         if runtime::is_terminating(object) {
-            let gc_finalizer = runtime::finalizers(object)
-                .iter()
-                .any(|f| *f == FOREGROUND || *f == ORPHAN);
+            let gc_finalizer = runtime::finalizers(object).iter().any(|f| *f == FOREGROUND || *f == ORPHAN);
             if gc_finalizer {
                 self.finalizing.insert(uid, key.clone());
                 work.push(Item::Owner(key.clone()));
             }
             // A dependent that started terminating may release its owners.
-            work.extend(
-                refs.iter()
-                    .filter_map(|o| self.finalizing.get(o))
-                    .cloned()
-                    .map(Item::Owner),
-            );
+            work.extend(refs.iter().filter_map(|o| self.finalizing.get(o)).cloned().map(Item::Owner));
         } else {
             self.finalizing.remove(&uid);
         }
@@ -170,64 +143,50 @@ pub(super) fn spawn(tasks: &mut JoinSet<()>, cluster: &Cluster, shutdown: &watch
     let index = Arc::new(Mutex::new(Index::default()));
     let events = Arc::clone(&queue);
     let watched = Arc::clone(&index);
-    tasks.spawn(runtime::follow(
-        cluster.store().clone(),
-        Scope::default(),
-        shutdown.clone(),
-        move |change| {
-            let mut index = watched.lock().unwrap_or_else(|e| e.into_inner());
-            match change {
-                Change::Reset => index.clear(),
-                Change::Event(event) => {
-                    let bytes = &event.object.json;
-                    // Most objects neither own-reference nor finalize: skip parsing them.
-                    let relevant = index.owners_of.contains_key(&event.key)
-                        || contains(bytes, b"ownerReferences")
-                        || contains(bytes, b"deletionTimestamp")
-                        || (event.kind == EventKind::Deleted && contains(bytes, b"\"uid\""));
-                    if !relevant {
-                        return;
-                    }
-                    let Ok(object) = serde_json::from_slice::<Value>(bytes) else {
-                        return;
-                    };
-                    for item in index.observe(event.kind, &event.key, &object) {
-                        events.add(item);
-                    }
+    tasks.spawn(runtime::follow(cluster.store().clone(), Scope::default(), shutdown.clone(), move |change| {
+        let mut index = watched.lock().unwrap_or_else(|e| e.into_inner());
+        match change {
+            Change::Reset => index.clear(),
+            Change::Event(event) => {
+                let bytes = &event.object.json;
+                // Most objects neither own-reference nor finalize: skip parsing them.
+                let relevant = index.owners_of.contains_key(&event.key)
+                    || contains(bytes, b"ownerReferences")
+                    || contains(bytes, b"deletionTimestamp")
+                    || (event.kind == EventKind::Deleted && contains(bytes, b"\"uid\""));
+                if !relevant {
+                    return;
+                }
+                let Ok(object) = serde_json::from_slice::<Value>(bytes) else {
+                    return;
+                };
+                for item in index.observe(event.kind, &event.key, &object) {
+                    events.add(item);
                 }
             }
-        },
-    ));
+        }
+    }));
     let cluster = cluster.clone();
-    tasks.spawn(runtime::work(
-        "garbage-collector",
-        queue,
-        shutdown.clone(),
-        move |item| {
-            let cluster = cluster.clone();
-            let index = Arc::clone(&index);
-            async move {
-                match item {
-                    Item::Dependent(key) => check_dependent(&cluster, &key).await,
-                    Item::Owner(key) => {
-                        let Some(rt) = runtime::by_storage_resource(&cluster, &key.resource) else {
-                            return Ok(Next::Done);
-                        };
-                        let Some(owner) =
-                            runtime::get_opt(&cluster, &rt, &key.namespace, &key.name)?
-                        else {
-                            return Ok(Next::Done);
-                        };
-                        let dependents = index
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .dependents_of(runtime::uid_of(&owner));
-                        finalize_owner(&cluster, &rt, owner, &dependents).await
-                    }
+    tasks.spawn(runtime::work("garbage-collector", queue, shutdown.clone(), move |item| {
+        let cluster = cluster.clone();
+        let index = Arc::clone(&index);
+        async move {
+            match item {
+                Item::Dependent(key) => check_dependent(&cluster, &key).await,
+                Item::Owner(key) => {
+                    let Some(rt) = runtime::by_storage_resource(&cluster, &key.resource) else {
+                        return Ok(Next::Done);
+                    };
+                    let Some(owner) = runtime::get_opt(&cluster, &rt, &key.namespace, &key.name)? else {
+                        return Ok(Next::Done);
+                    };
+                    let dependents =
+                        index.lock().unwrap_or_else(|e| e.into_inner()).dependents_of(runtime::uid_of(&owner));
+                    finalize_owner(&cluster, &rt, owner, &dependents).await
                 }
             }
-        },
-    ));
+        }
+    }));
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -261,11 +220,7 @@ pub(crate) fn dependent_action(owners: &[(OwnerRef, OwnerState)]) -> DependentAc
     if owners.is_empty() {
         return DependentAction::Keep;
     }
-    let gone: Vec<String> = owners
-        .iter()
-        .filter(|(_, s)| *s == OwnerState::Gone)
-        .map(|(r, _)| r.uid.clone())
-        .collect();
+    let gone: Vec<String> = owners.iter().filter(|(_, s)| *s == OwnerState::Gone).map(|(r, _)| r.uid.clone()).collect();
     if gone.is_empty() {
         DependentAction::Keep
     } else if gone.len() == owners.len() {
@@ -275,22 +230,15 @@ pub(crate) fn dependent_action(owners: &[(OwnerRef, OwnerState)]) -> DependentAc
     }
 }
 
-async fn owner_state(
-    cluster: &Cluster,
-    reference: &OwnerRef,
-    namespace: &str,
-) -> Result<OwnerState, ApiError> {
-    let Some(rt) = runtime::by_api_version_kind(cluster, &reference.api_version, &reference.kind)
-    else {
+async fn owner_state(cluster: &Cluster, reference: &OwnerRef, namespace: &str) -> Result<OwnerState, ApiError> {
+    let Some(rt) = runtime::by_api_version_kind(cluster, &reference.api_version, &reference.kind) else {
         return Ok(OwnerState::Unknown);
     };
     let namespace = if rt.namespaced { namespace } else { "" };
-    Ok(
-        match runtime::get_opt(cluster, &rt, namespace, &reference.name)? {
-            Some(owner) if runtime::uid_of(&owner) == reference.uid => OwnerState::Alive,
-            _ => OwnerState::Gone,
-        },
-    )
+    Ok(match runtime::get_opt(cluster, &rt, namespace, &reference.name)? {
+        Some(owner) if runtime::uid_of(&owner) == reference.uid => OwnerState::Alive,
+        _ => OwnerState::Gone,
+    })
 }
 
 async fn check_dependent(cluster: &Cluster, key: &ObjectKey) -> Result<Next, ApiError> {
@@ -317,25 +265,13 @@ async fn check_dependent(cluster: &Cluster, key: &ObjectKey) -> Result<Next, Api
                 ..DeleteOptions::default()
             };
             tracing::debug!(?key, "deleting an object whose owners are gone");
-            runtime::tolerate(
-                cluster
-                    .delete(&rt, &key.namespace, &key.name, &options)
-                    .await,
-                Reason::NotFound,
-            )?;
+            runtime::tolerate(cluster.delete(&rt, &key.namespace, &key.name, &options).await, Reason::NotFound)?;
             Ok(Next::Done)
         }
         DependentAction::DropReferences(uids) => {
             let updated = without_owner_refs(&object, &uids);
             cluster
-                .update(
-                    &rt,
-                    &key.namespace,
-                    &key.name,
-                    Subresource::Main,
-                    updated,
-                    &runtime::manager(MANAGER),
-                )
+                .update(&rt, &key.namespace, &key.name, Subresource::Main, updated, &runtime::manager(MANAGER))
                 .await?;
             Ok(Next::Done)
         }
@@ -348,15 +284,8 @@ pub(crate) fn without_owner_refs(object: &Value, uids: &[String]) -> Value {
     let mut out = object.clone();
     if let Some(metadata) = out.get_mut("metadata").and_then(Value::as_object_mut) {
         let mut empty = false;
-        if let Some(list) = metadata
-            .get_mut("ownerReferences")
-            .and_then(Value::as_array_mut)
-        {
-            list.retain(|r| {
-                !r.get("uid")
-                    .and_then(Value::as_str)
-                    .is_some_and(|u| uids.iter().any(|x| x == u))
-            });
+        if let Some(list) = metadata.get_mut("ownerReferences").and_then(Value::as_array_mut) {
+            list.retain(|r| !r.get("uid").and_then(Value::as_str).is_some_and(|u| uids.iter().any(|x| x == u)));
             empty = list.is_empty();
         }
         if empty {
@@ -368,9 +297,7 @@ pub(crate) fn without_owner_refs(object: &Value, uids: &[String]) -> Value {
 
 /// Whether a dependent keeps its owner (in foreground deletion) waiting.
 pub(crate) fn blocks_owner(dependent: &Value, owner_uid: &str) -> bool {
-    runtime::owner_refs(dependent)
-        .iter()
-        .any(|r| r.uid == owner_uid && r.block_owner_deletion)
+    runtime::owner_refs(dependent).iter().any(|r| r.uid == owner_uid && r.block_owner_deletion)
 }
 
 async fn finalize_owner(
@@ -384,17 +311,13 @@ async fn finalize_owner(
     }
     let finalizers = runtime::finalizers(&owner);
     let uid = runtime::uid_of(&owner).to_owned();
-    let (namespace, name) = (
-        runtime::namespace_of(&owner).to_owned(),
-        runtime::name_of(&owner).to_owned(),
-    );
+    let (namespace, name) = (runtime::namespace_of(&owner).to_owned(), runtime::name_of(&owner).to_owned());
     if finalizers.contains(&ORPHAN) {
         for key in dependents {
             let Some(drt) = runtime::by_storage_resource(cluster, &key.resource) else {
                 continue;
             };
-            let Some(dependent) = runtime::get_opt(cluster, &drt, &key.namespace, &key.name)?
-            else {
+            let Some(dependent) = runtime::get_opt(cluster, &drt, &key.namespace, &key.name)? else {
                 continue;
             };
             if !runtime::owner_refs(&dependent).iter().any(|r| r.uid == uid) {
@@ -403,30 +326,14 @@ async fn finalize_owner(
             let updated = without_owner_refs(&dependent, std::slice::from_ref(&uid));
             runtime::tolerate(
                 cluster
-                    .update(
-                        &drt,
-                        &key.namespace,
-                        &key.name,
-                        Subresource::Main,
-                        updated,
-                        &runtime::manager(MANAGER),
-                    )
+                    .update(&drt, &key.namespace, &key.name, Subresource::Main, updated, &runtime::manager(MANAGER))
                     .await,
                 Reason::NotFound,
             )?;
         }
         let updated = runtime::without_finalizer(&owner, ORPHAN);
         runtime::tolerate(
-            cluster
-                .update(
-                    rt,
-                    &namespace,
-                    &name,
-                    Subresource::Main,
-                    updated,
-                    &runtime::manager(MANAGER),
-                )
-                .await,
+            cluster.update(rt, &namespace, &name, Subresource::Main, updated, &runtime::manager(MANAGER)).await,
             Reason::NotFound,
         )?;
         return Ok(Next::Done);
@@ -437,8 +344,7 @@ async fn finalize_owner(
             let Some(drt) = runtime::by_storage_resource(cluster, &key.resource) else {
                 continue;
             };
-            let Some(dependent) = runtime::get_opt(cluster, &drt, &key.namespace, &key.name)?
-            else {
+            let Some(dependent) = runtime::get_opt(cluster, &drt, &key.namespace, &key.name)? else {
                 continue;
             };
             if !runtime::owner_refs(&dependent).iter().any(|r| r.uid == uid) {
@@ -455,12 +361,9 @@ async fn finalize_owner(
                 precondition_uid: Some(runtime::uid_of(&dependent).to_owned()),
                 ..DeleteOptions::default()
             };
-            if let Some(deleted) = runtime::tolerate(
-                cluster
-                    .delete(&drt, &key.namespace, &key.name, &options)
-                    .await,
-                Reason::NotFound,
-            )? && deleted.gone
+            if let Some(deleted) =
+                runtime::tolerate(cluster.delete(&drt, &key.namespace, &key.name, &options).await, Reason::NotFound)?
+                && deleted.gone
                 && blocks_owner(&dependent, &uid)
             {
                 blocking -= 1;
@@ -471,16 +374,7 @@ async fn finalize_owner(
         }
         let updated = runtime::without_finalizer(&owner, FOREGROUND);
         runtime::tolerate(
-            cluster
-                .update(
-                    rt,
-                    &namespace,
-                    &name,
-                    Subresource::Main,
-                    updated,
-                    &runtime::manager(MANAGER),
-                )
-                .await,
+            cluster.update(rt, &namespace, &name, Subresource::Main, updated, &runtime::manager(MANAGER)).await,
             Reason::NotFound,
         )?;
     }

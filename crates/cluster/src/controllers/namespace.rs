@@ -25,30 +25,20 @@ const TERMINATING_RECHECK: Duration = Duration::from_secs(2);
 pub(super) fn spawn(tasks: &mut JoinSet<()>, cluster: &Cluster, shutdown: &watch::Receiver<bool>) {
     let queue: Arc<Queue<String>> = Queue::new();
     let events = Arc::clone(&queue);
-    tasks.spawn(runtime::follow(
-        cluster.store().clone(),
-        Scope::default(),
-        shutdown.clone(),
-        move |change| {
-            let Change::Event(event) = change else { return };
-            if event.key.resource == "/namespaces" {
-                events.add(event.key.name.clone());
-            } else if event.kind == EventKind::Deleted && !event.key.namespace.is_empty() {
-                // The namespace may have been waiting for this object to go.
-                events.add(event.key.namespace.clone());
-            }
-        },
-    ));
+    tasks.spawn(runtime::follow(cluster.store().clone(), Scope::default(), shutdown.clone(), move |change| {
+        let Change::Event(event) = change else { return };
+        if event.key.resource == "/namespaces" {
+            events.add(event.key.name.clone());
+        } else if event.kind == EventKind::Deleted && !event.key.namespace.is_empty() {
+            // The namespace may have been waiting for this object to go.
+            events.add(event.key.namespace.clone());
+        }
+    }));
     let cluster = cluster.clone();
-    tasks.spawn(runtime::work(
-        "namespace",
-        queue,
-        shutdown.clone(),
-        move |name| {
-            let cluster = cluster.clone();
-            async move { reconcile(&cluster, &name).await }
-        },
-    ));
+    tasks.spawn(runtime::work("namespace", queue, shutdown.clone(), move |name| {
+        let cluster = cluster.clone();
+        async move { reconcile(&cluster, &name).await }
+    }));
 }
 
 /// What a namespace needs.
@@ -70,11 +60,7 @@ pub(crate) fn namespace_action(namespace: &Value) -> NamespaceAction {
         let pending = runtime::at(namespace, &["spec", "finalizers"])
             .and_then(Value::as_array)
             .is_some_and(|f| f.iter().any(|f| f.as_str() == Some(NAMESPACE_FINALIZER)));
-        return if pending {
-            NamespaceAction::Finalize
-        } else {
-            NamespaceAction::Nothing
-        };
+        return if pending { NamespaceAction::Finalize } else { NamespaceAction::Nothing };
     }
     if runtime::str_at(namespace, &["status", "phase"]) == "Active" {
         NamespaceAction::EnsureServiceAccount
@@ -110,24 +96,12 @@ pub(crate) async fn activate(cluster: &Cluster, mut namespace: Value) -> Result<
     if let Some(object) = namespace.as_object_mut() {
         object.insert("status".into(), json!({"phase": "Active"}));
     }
-    cluster
-        .update(
-            &rt,
-            "",
-            &name,
-            Subresource::Status,
-            namespace,
-            &runtime::manager(MANAGER),
-        )
-        .await?;
+    cluster.update(&rt, "", &name, Subresource::Status, namespace, &runtime::manager(MANAGER)).await?;
     Ok(())
 }
 
 /// Creates the `default` ServiceAccount of `namespace` if it is missing.
-pub(crate) async fn ensure_service_account(
-    cluster: &Cluster,
-    namespace: &str,
-) -> Result<(), ApiError> {
+pub(crate) async fn ensure_service_account(cluster: &Cluster, namespace: &str) -> Result<(), ApiError> {
     let rt = runtime::resource(cluster, "", "v1", "serviceaccounts")?;
     if runtime::get_opt(cluster, &rt, namespace, "default")?.is_some() {
         return Ok(());
@@ -137,10 +111,7 @@ pub(crate) async fn ensure_service_account(
         "kind": "ServiceAccount",
         "metadata": {"name": "default", "namespace": namespace},
     });
-    match cluster
-        .create(&rt, namespace, account, &runtime::manager(MANAGER))
-        .await
-    {
+    match cluster.create(&rt, namespace, account, &runtime::manager(MANAGER)).await {
         Ok(_) => Ok(()),
         Err(error) if error.reason == Reason::AlreadyExists => Ok(()),
         // The namespace started terminating meanwhile: nothing to do.
@@ -162,14 +133,9 @@ async fn finalize(cluster: &Cluster, namespace: Value) -> Result<Next, ApiError>
             if runtime::is_terminating(&item) {
                 continue;
             }
-            let options = DeleteOptions {
-                precondition_uid: Some(runtime::uid_of(&item).to_owned()),
-                ..DeleteOptions::default()
-            };
-            match cluster
-                .delete(&rt, &name, runtime::name_of(&item), &options)
-                .await
-            {
+            let options =
+                DeleteOptions { precondition_uid: Some(runtime::uid_of(&item).to_owned()), ..DeleteOptions::default() };
+            match cluster.delete(&rt, &name, runtime::name_of(&item), &options).await {
                 Ok(deleted) if deleted.gone => remaining -= 1,
                 Ok(_) => {}
                 Err(error) if matches!(error.reason, Reason::NotFound | Reason::Conflict) => {}
@@ -182,23 +148,10 @@ async fn finalize(cluster: &Cluster, namespace: Value) -> Result<Next, ApiError>
     }
     let rt = runtime::resource(cluster, "", "v1", "namespaces")?;
     let mut finalized = namespace;
-    if let Some(list) = finalized
-        .pointer_mut("/spec/finalizers")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(list) = finalized.pointer_mut("/spec/finalizers").and_then(Value::as_array_mut) {
         list.retain(|f| f.as_str() != Some(NAMESPACE_FINALIZER));
     }
-    match cluster
-        .update(
-            &rt,
-            "",
-            &name,
-            Subresource::Main,
-            finalized,
-            &runtime::manager(MANAGER),
-        )
-        .await
-    {
+    match cluster.update(&rt, "", &name, Subresource::Main, finalized, &runtime::manager(MANAGER)).await {
         Ok(_) => Ok(Next::Done),
         Err(error) if error.reason == Reason::NotFound => Ok(Next::Done),
         Err(error) => Err(error),

@@ -56,11 +56,7 @@ pub(crate) struct Queue<K> {
 impl<K: Clone + Eq + Hash + Send + Sync + 'static> Queue<K> {
     pub(crate) fn new() -> Arc<Queue<K>> {
         Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                ready: VecDeque::new(),
-                queued: HashSet::new(),
-                delayed: HashMap::new(),
-            }),
+            state: Mutex::new(QueueState { ready: VecDeque::new(), queued: HashSet::new(), delayed: HashMap::new() }),
             notify: Notify::new(),
         })
     }
@@ -190,12 +186,7 @@ pub(crate) async fn follow(
         handle(Change::Reset);
         let rv = page.rv;
         for (key, object) in page.keys.into_iter().zip(page.items) {
-            handle(Change::Event(Arc::new(Event {
-                kind: EventKind::Added,
-                key,
-                object,
-                previous: None,
-            })));
+            handle(Change::Event(Arc::new(Event { kind: EventKind::Added, key, object, previous: None })));
         }
         let mut watch = match store.watch(&scope, rv) {
             Ok(watch) => watch,
@@ -277,9 +268,7 @@ pub(crate) async fn work<K, F, Fut>(
 /// off exponentially up to 30 s.
 pub(crate) fn retry_delay(error: &ApiError, attempt: u32) -> Duration {
     let base = match error.reason {
-        Reason::Conflict | Reason::AlreadyExists | Reason::NotFound | Reason::Forbidden => {
-            Duration::from_millis(20)
-        }
+        Reason::Conflict | Reason::AlreadyExists | Reason::NotFound | Reason::Forbidden => Duration::from_millis(20),
         _ => Duration::from_millis(500),
     };
     let factor = 1u32 << attempt.saturating_sub(1).min(10);
@@ -327,22 +316,13 @@ pub(crate) fn storage_resources(cluster: &Cluster) -> Vec<Arc<ResourceType>> {
 /// The resource type behind a storage resource (`group/plural`).
 pub(crate) fn by_storage_resource(cluster: &Cluster, storage: &str) -> Option<Arc<ResourceType>> {
     let registry = cluster.registry();
-    let any = registry
-        .resources()
-        .iter()
-        .find(|rt| rt.storage_resource() == storage)?;
+    let any = registry.resources().iter().find(|rt| rt.storage_resource() == storage)?;
     // Prefer the version objects are stored in, so reads need no conversion.
-    registry
-        .resolve(&any.group, &registry.storage_version(any), &any.plural)
-        .or_else(|| Some(Arc::clone(any)))
+    registry.resolve(&any.group, &registry.storage_version(any), &any.plural).or_else(|| Some(Arc::clone(any)))
 }
 
 /// The resource type of `apiVersion` + `kind`.
-pub(crate) fn by_api_version_kind(
-    cluster: &Cluster,
-    api_version: &str,
-    kind: &str,
-) -> Option<Arc<ResourceType>> {
+pub(crate) fn by_api_version_kind(cluster: &Cluster, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
     let (group, version) = split_api_version(api_version);
     cluster.registry().by_kind(group, version, kind)
 }
@@ -388,18 +368,12 @@ pub(crate) fn get_opt(
 
 /// Write options naming `manager` as the field manager.
 pub(crate) fn manager(manager: &str) -> WriteOptions {
-    WriteOptions {
-        field_manager: Some(manager.to_owned()),
-        ..WriteOptions::default()
-    }
+    WriteOptions { field_manager: Some(manager.to_owned()), ..WriteOptions::default() }
 }
 
 /// Treats `AlreadyExists` (create) and `NotFound` (delete) as success: the
 /// level a controller wanted is reached either way.
-pub(crate) fn tolerate<T>(
-    result: Result<T, ApiError>,
-    reason: Reason,
-) -> Result<Option<T>, ApiError> {
+pub(crate) fn tolerate<T>(result: Result<T, ApiError>, reason: Reason) -> Result<Option<T>, ApiError> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(error) if error.reason == reason => Ok(None),
@@ -414,9 +388,7 @@ pub(crate) fn format_time(time: Timestamp) -> String {
 
 /// Parses an RFC 3339 timestamp.
 pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// The time from `now` until `then`, zero if past.
@@ -470,10 +442,7 @@ pub(crate) fn finalizers(value: &Value) -> Vec<&str> {
 /// A copy of `value` without the finalizer `name` in `metadata.finalizers`.
 pub(crate) fn without_finalizer(value: &Value, name: &str) -> Value {
     let mut out = value.clone();
-    if let Some(list) = out
-        .pointer_mut("/metadata/finalizers")
-        .and_then(Value::as_array_mut)
-    {
+    if let Some(list) = out.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
         list.retain(|f| f.as_str() != Some(name));
     }
     out
@@ -499,30 +468,12 @@ pub(crate) fn owner_refs(value: &Value) -> Vec<OwnerRef> {
         .filter_map(|r| {
             let uid = r.get("uid")?.as_str()?;
             Some(OwnerRef {
-                api_version: r
-                    .get("apiVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                kind: r
-                    .get("kind")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                name: r
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
+                api_version: r.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_owned(),
+                kind: r.get("kind").and_then(Value::as_str).unwrap_or("").to_owned(),
+                name: r.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
                 uid: uid.to_owned(),
-                controller: r
-                    .get("controller")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                block_owner_deletion: r
-                    .get("blockOwnerDeletion")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                controller: r.get("controller").and_then(Value::as_bool).unwrap_or(false),
+                block_owner_deletion: r.get("blockOwnerDeletion").and_then(Value::as_bool).unwrap_or(false),
             })
         })
         .collect()
@@ -535,10 +486,7 @@ pub(crate) fn controller_ref(value: &Value) -> Option<OwnerRef> {
 
 /// The objects among `items` whose controller is `owner_uid`.
 pub(crate) fn controlled_by(items: Vec<Value>, owner_uid: &str) -> Vec<Value> {
-    items
-        .into_iter()
-        .filter(|item| controller_ref(item).is_some_and(|r| r.uid == owner_uid))
-        .collect()
+    items.into_iter().filter(|item| controller_ref(item).is_some_and(|r| r.uid == owner_uid)).collect()
 }
 
 /// An owner reference to `owner` (an object with apiVersion, kind and metadata).
@@ -592,21 +540,14 @@ pub(crate) fn set_condition(
     now: Timestamp,
 ) {
     let now_text = format_time(now);
-    let existing = conditions
-        .iter()
-        .position(|c| c.get("type").and_then(Value::as_str) == Some(condition.type_));
+    let existing = conditions.iter().position(|c| c.get("type").and_then(Value::as_str) == Some(condition.type_));
     let previous = existing.map(|i| conditions[i].clone());
-    let same_status = previous
-        .as_ref()
-        .is_some_and(|p| p.get("status").and_then(Value::as_str) == Some(condition.status));
-    let same_reason = previous
-        .as_ref()
-        .is_some_and(|p| p.get("reason").and_then(Value::as_str) == Some(condition.reason));
+    let same_status =
+        previous.as_ref().is_some_and(|p| p.get("status").and_then(Value::as_str) == Some(condition.status));
+    let same_reason =
+        previous.as_ref().is_some_and(|p| p.get("reason").and_then(Value::as_str) == Some(condition.reason));
     let transition = match &previous {
-        Some(p) if same_status => p
-            .get("lastTransitionTime")
-            .cloned()
-            .unwrap_or_else(|| Value::from(now_text.clone())),
+        Some(p) if same_status => p.get("lastTransitionTime").cloned().unwrap_or_else(|| Value::from(now_text.clone())),
         _ => Value::from(now_text.clone()),
     };
     let mut out = Map::new();
@@ -615,14 +556,9 @@ pub(crate) fn set_condition(
     match update_time {
         UpdateTime::Absent => {}
         UpdateTime::OnChange => {
-            let kept = previous
-                .as_ref()
-                .filter(|_| same_status && same_reason)
-                .and_then(|p| p.get("lastUpdateTime").cloned());
-            out.insert(
-                "lastUpdateTime".into(),
-                kept.unwrap_or_else(|| Value::from(now_text.clone())),
-            );
+            let kept =
+                previous.as_ref().filter(|_| same_status && same_reason).and_then(|p| p.get("lastUpdateTime").cloned());
+            out.insert("lastUpdateTime".into(), kept.unwrap_or_else(|| Value::from(now_text.clone())));
         }
         UpdateTime::Touch => {
             out.insert("lastUpdateTime".into(), Value::from(now_text.clone()));
@@ -639,9 +575,5 @@ pub(crate) fn set_condition(
 
 /// The condition of type `type_` in a status's `conditions`.
 pub(crate) fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status
-        .get("conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+    status.get("conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
 }

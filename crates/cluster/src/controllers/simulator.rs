@@ -70,10 +70,7 @@ pub(crate) struct Sim {
 
 impl Sim {
     fn faults(&self) -> FaultConfig {
-        self.faults
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.faults.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn set_config_map_faults(&self, from_config_map: Option<&FaultConfig>) -> bool {
@@ -125,14 +122,9 @@ pub(super) fn spawn(
     };
     let dispatch_sim = Arc::clone(&sim);
     let dispatch_queues = queues.clone();
-    tasks.spawn(runtime::follow(
-        cluster.store().clone(),
-        Scope::default(),
-        shutdown.clone(),
-        move |change| {
-            dispatch(&dispatch_sim, &dispatch_queues, change);
-        },
-    ));
+    tasks.spawn(runtime::follow(cluster.store().clone(), Scope::default(), shutdown.clone(), move |change| {
+        dispatch(&dispatch_sim, &dispatch_queues, change);
+    }));
 
     macro_rules! worker {
         ($name:literal, $queue:expr, $reconcile:path) => {{
@@ -149,26 +141,10 @@ pub(super) fn spawn(
         }};
     }
     worker!("simulator-pods", queues.pods, pod::reconcile);
-    worker!(
-        "simulator-replicasets",
-        queues.replicasets,
-        replicaset::reconcile
-    );
-    worker!(
-        "simulator-deployments",
-        queues.deployments,
-        deployment::reconcile
-    );
-    worker!(
-        "simulator-statefulsets",
-        queues.statefulsets,
-        statefulset::reconcile
-    );
-    worker!(
-        "simulator-daemonsets",
-        queues.daemonsets,
-        daemonset::reconcile
-    );
+    worker!("simulator-replicasets", queues.replicasets, replicaset::reconcile);
+    worker!("simulator-deployments", queues.deployments, deployment::reconcile);
+    worker!("simulator-statefulsets", queues.statefulsets, statefulset::reconcile);
+    worker!("simulator-daemonsets", queues.daemonsets, daemonset::reconcile);
     worker!("simulator-jobs", queues.jobs, job::reconcile);
     worker!("simulator-services", queues.services, service::reconcile);
     worker!("simulator-claims", queues.claims, service::reconcile_claim);
@@ -185,12 +161,8 @@ fn dispatch(sim: &Sim, queues: &Queues, change: Change) {
     let key = &event.key;
     let ns_name = || (key.namespace.clone(), key.name.clone());
     let parse = || serde_json::from_slice::<Value>(&event.object.json).ok();
-    let owner_kind = |object: &Option<Value>| {
-        object
-            .as_ref()
-            .and_then(runtime::controller_ref)
-            .map(|r| (r.kind, r.name))
-    };
+    let owner_kind =
+        |object: &Option<Value>| object.as_ref().and_then(runtime::controller_ref).map(|r| (r.kind, r.name));
     match key.resource.as_str() {
         "/pods" => {
             queues.pods.add(ns_name());
@@ -235,15 +207,8 @@ fn dispatch(sim: &Sim, queues: &Queues, change: Change) {
 
 /// Faults changed: every Pod is looked at again.
 fn requeue_all_pods(sim: &Sim, queues: &Queues) {
-    let scope = Scope {
-        resource: Some("/pods".into()),
-        namespace: None,
-    };
-    match sim
-        .cluster
-        .store()
-        .list(&scope, &crate::store::ListOptions::default())
-    {
+    let scope = Scope { resource: Some("/pods".into()), namespace: None };
+    match sim.cluster.store().list(&scope, &crate::store::ListOptions::default()) {
         Ok(page) => {
             for key in page.keys {
                 queues.pods.add((key.namespace, key.name));
@@ -278,9 +243,7 @@ fn encode_hash(mut value: u32) -> String {
 
 /// 32-bit FNV-1a.
 pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |hash, byte| {
-        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
-    })
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193))
 }
 
 /// JSON with object keys sorted at every level.
@@ -288,8 +251,7 @@ pub(crate) fn canonical_json(value: &Value) -> String {
     fn sorted(value: &Value) -> Value {
         match value {
             Value::Object(map) => {
-                let ordered: BTreeMap<&String, Value> =
-                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                let ordered: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
                 Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
             }
             Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
@@ -302,52 +264,31 @@ pub(crate) fn canonical_json(value: &Value) -> String {
 /// Five random characters for generated Pod names.
 pub(crate) fn random_suffix() -> String {
     let mut rng = rand::rng();
-    (0..5)
-        .map(|_| char::from(SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())]))
-        .collect()
+    (0..5).map(|_| char::from(SAFE_ALPHABET[rng.random_range(0..SAFE_ALPHABET.len())])).collect()
 }
 
 /// A Pod from `template`, controlled by `owner`, placed on the node.
 /// `labels` are added to the template's.
-pub(crate) fn pod_from_template(
-    owner: &Value,
-    template: &Value,
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Value {
+pub(crate) fn pod_from_template(owner: &Value, template: &Value, name: &str, labels: &[(&str, &str)]) -> Value {
     let mut metadata = Map::new();
     metadata.insert("name".into(), name.into());
     metadata.insert("namespace".into(), runtime::namespace_of(owner).into());
-    let mut all_labels = runtime::at(template, &["metadata", "labels"])
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut all_labels =
+        runtime::at(template, &["metadata", "labels"]).and_then(Value::as_object).cloned().unwrap_or_default();
     for (k, v) in labels {
         all_labels.insert((*k).into(), (*v).into());
     }
     if !all_labels.is_empty() {
         metadata.insert("labels".into(), Value::Object(all_labels));
     }
-    if let Some(annotations) = runtime::at(template, &["metadata", "annotations"])
-        .filter(|a| a.as_object().is_some_and(|m| !m.is_empty()))
+    if let Some(annotations) =
+        runtime::at(template, &["metadata", "annotations"]).filter(|a| a.as_object().is_some_and(|m| !m.is_empty()))
     {
         metadata.insert("annotations".into(), annotations.clone());
     }
-    metadata.insert(
-        "ownerReferences".into(),
-        json!([runtime::controller_reference(owner)]),
-    );
-    let mut spec = template
-        .get("spec")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    if spec
-        .get("nodeName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .is_empty()
-    {
+    metadata.insert("ownerReferences".into(), json!([runtime::controller_reference(owner)]));
+    let mut spec = template.get("spec").and_then(Value::as_object).cloned().unwrap_or_default();
+    if spec.get("nodeName").and_then(Value::as_str).unwrap_or("").is_empty() {
         spec.insert("nodeName".into(), super::bootstrap::NODE_NAME.into());
     }
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": Value::Object(metadata), "spec": Value::Object(spec)})
@@ -355,28 +296,17 @@ pub(crate) fn pod_from_template(
 
 /// A Pod counts toward its controller: not terminating and not finished.
 pub(crate) fn is_active(pod: &Value) -> bool {
-    !runtime::is_terminating(pod)
-        && !matches!(
-            runtime::str_at(pod, &["status", "phase"]),
-            "Succeeded" | "Failed"
-        )
+    !runtime::is_terminating(pod) && !matches!(runtime::str_at(pod, &["status", "phase"]), "Succeeded" | "Failed")
 }
 
 /// The Pod's Ready condition is True.
 pub(crate) fn is_ready(pod: &Value) -> bool {
-    pod.get("status")
-        .and_then(|s| runtime::condition(s, "Ready"))
-        .and_then(|c| c.get("status"))
-        .and_then(Value::as_str)
+    pod.get("status").and_then(|s| runtime::condition(s, "Ready")).and_then(|c| c.get("status")).and_then(Value::as_str)
         == Some("True")
 }
 
 /// Ready for at least `min_ready` at `now`; otherwise when it will be.
-pub(crate) fn availability(
-    pod: &Value,
-    min_ready: Duration,
-    now: runtime::Timestamp,
-) -> (bool, Next) {
+pub(crate) fn availability(pod: &Value, min_ready: Duration, now: runtime::Timestamp) -> (bool, Next) {
     if !is_ready(pod) {
         return (false, Next::Done);
     }
@@ -393,11 +323,7 @@ pub(crate) fn availability(
         Some(since) => {
             let min_ready = chrono::Duration::from_std(min_ready).unwrap_or(chrono::Duration::MAX);
             let at = since.checked_add_signed(min_ready).unwrap_or(since);
-            if at <= now {
-                (true, Next::Done)
-            } else {
-                (false, Next::After(runtime::until(now, at)))
-            }
+            if at <= now { (true, Next::Done) } else { (false, Next::After(runtime::until(now, at))) }
         }
         None => (true, Next::Done),
     }
@@ -405,19 +331,12 @@ pub(crate) fn availability(
 
 /// `spec.minReadySeconds` of a workload.
 pub(crate) fn min_ready(object: &Value) -> Duration {
-    Duration::from_secs(
-        runtime::int_at(object, &["spec", "minReadySeconds"])
-            .unwrap_or(0)
-            .max(0)
-            .unsigned_abs(),
-    )
+    Duration::from_secs(runtime::int_at(object, &["spec", "minReadySeconds"]).unwrap_or(0).max(0).unsigned_abs())
 }
 
 /// `spec.replicas`, defaulting to 1 as the API does.
 pub(crate) fn desired_replicas(object: &Value) -> i64 {
-    runtime::int_at(object, &["spec", "replicas"])
-        .unwrap_or(1)
-        .max(0)
+    runtime::int_at(object, &["spec", "replicas"]).unwrap_or(1).max(0)
 }
 
 /// Replaces `status` in `object` and writes it when it changed.

@@ -4,7 +4,8 @@ use super::*;
 use crate::registry::Registry;
 
 fn doc(registry: &Registry, group: &str, version: &str) -> Value {
-    openapi_v3_group_version(registry, group, version).unwrap_or_else(|| panic!("{group}/{version} should have a document"))
+    openapi_v3_group_version(registry, group, version)
+        .unwrap_or_else(|| panic!("{group}/{version} should have a document"))
 }
 
 fn crd_registry() -> Registry {
@@ -62,7 +63,11 @@ fn every_kind_supports_server_side_field_validation() {
         for rt in r.resources_in(&group, &version) {
             if rt.verbs.iter().any(|v| v == "patch") {
                 for param in ["fieldValidation", "dryRun", "fieldManager", "force"] {
-                    assert!(patch_supports(&d, &group, &version, &rt.kind, param), "{group}/{version} {} lacks {param}", rt.kind);
+                    assert!(
+                        patch_supports(&d, &group, &version, &rt.kind, param),
+                        "{group}/{version} {} lacks {param}",
+                        rt.kind
+                    );
                 }
             }
         }
@@ -83,7 +88,10 @@ fn deployment_paths_and_actions() {
     }
     assert_eq!(d["paths"]["/apis/apps/v1/deployments"]["get"]["x-kubernetes-action"], "list");
     let scale = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
-    assert_eq!(scale["x-kubernetes-group-version-kind"], json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}));
+    assert_eq!(
+        scale["x-kubernetes-group-version-kind"],
+        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+    );
     let content = item["patch"]["requestBody"]["content"].as_object().cloned().unwrap_or_default();
     assert!(content.contains_key("application/strategic-merge-patch+json"));
     assert!(content.contains_key("application/apply-patch+yaml"));
@@ -111,7 +119,10 @@ fn schemas_are_converted_and_closed_under_references() {
     let schemas = d["components"]["schemas"].as_object().cloned().unwrap_or_default();
     let deployment = &schemas["io.k8s.api.apps.v1.Deployment"];
     assert_eq!(deployment["type"], "object");
-    assert_eq!(deployment["x-kubernetes-group-version-kind"], json!([{"group": "apps", "kind": "Deployment", "version": "v1"}]));
+    assert_eq!(
+        deployment["x-kubernetes-group-version-kind"],
+        json!([{"group": "apps", "kind": "Deployment", "version": "v1"}])
+    );
     assert_eq!(deployment["properties"]["spec"]["$ref"], "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
     assert!(deployment["properties"]["kind"]["enum"].is_null());
     let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
@@ -137,9 +148,15 @@ fn crd_documents_carry_their_schema() {
     let d = doc(&crd_registry(), "example.com", "v1");
     let schemas = &d["components"]["schemas"];
     let widget = &schemas["com.example.v1.Widget"];
-    assert_eq!(widget["x-kubernetes-group-version-kind"], json!([{"group": "example.com", "version": "v1", "kind": "Widget"}]));
+    assert_eq!(
+        widget["x-kubernetes-group-version-kind"],
+        json!([{"group": "example.com", "version": "v1", "kind": "Widget"}])
+    );
     assert_eq!(widget["properties"]["spec"]["properties"]["size"]["type"], "integer");
-    assert_eq!(widget["properties"]["metadata"]["$ref"], "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    assert_eq!(
+        widget["properties"]["metadata"]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
     assert!(schemas["com.example.v1.WidgetList"].is_object());
     assert!(schemas["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
     let patch = &d["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"];
@@ -153,11 +170,20 @@ fn swagger_v2_document() {
     let d = openapi_v2(&crd_registry());
     assert_eq!(d["swagger"], "2.0");
     let defs = d["definitions"].as_object().cloned().unwrap_or_default();
-    assert_eq!(defs["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["$ref"], "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
+    assert_eq!(
+        defs["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["$ref"],
+        "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
     assert_eq!(defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["type"], "string");
     assert!(defs.contains_key("com.example.v1.Widget"));
     let patch = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-    assert!(patch["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "fieldValidation" && p["type"] == "string"));
+    assert!(
+        patch["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "fieldValidation" && p["type"] == "string")
+    );
     assert_eq!(patch["parameters"][0]["in"], "body");
     let text = serde_json::to_string(&d).unwrap_or_default();
     assert!(!text.contains("#/components/"));

@@ -20,10 +20,16 @@ impl Registry {
         let mut resources: Vec<Arc<ResourceType>> =
             self.resources.iter().filter(|rt| rt.crd_name().as_deref() != Some(name.as_str())).cloned().collect();
         for rt in &added {
-            let clash = resources.iter().find(|r| r.group == rt.group && r.version == rt.version && r.plural == rt.plural);
+            let clash =
+                resources.iter().find(|r| r.group == rt.group && r.version == rt.version && r.plural == rt.plural);
             if let Some(existing) = clash {
-                let owner = existing.crd_name().map_or_else(|| "a built-in resource".to_owned(), |c| format!("CRD {c:?}"));
-                return Err(invalid(&name, "spec.names.plural", &format!("{}/{} {} is already served by {owner}", rt.group, rt.version, rt.plural)));
+                let owner =
+                    existing.crd_name().map_or_else(|| "a built-in resource".to_owned(), |c| format!("CRD {c:?}"));
+                return Err(invalid(
+                    &name,
+                    "spec.names.plural",
+                    &format!("{}/{} {} is already served by {owner}", rt.group, rt.version, rt.plural),
+                ));
             }
         }
         resources.extend(added.into_iter().map(Arc::new));
@@ -34,7 +40,8 @@ impl Registry {
 
     /// A registry without the resources of the CRD named `crd_name`.
     pub fn without_crd(&self, crd_name: &str) -> Registry {
-        let resources = self.resources.iter().filter(|rt| rt.crd_name().as_deref() != Some(crd_name)).cloned().collect();
+        let resources =
+            self.resources.iter().filter(|rt| rt.crd_name().as_deref() != Some(crd_name)).cloned().collect();
         let mut storage_versions = self.storage_versions.clone();
         storage_versions.remove(crd_name);
         Registry::from_resources(resources, storage_versions)
@@ -75,41 +82,67 @@ fn crd_resources(crd: &Value) -> Result<(String, String, Vec<ResourceType>), Reg
     let spec = crd.get("spec").ok_or_else(|| invalid(name, "spec", "Required value"))?;
     let group = str_field(spec, "group").ok_or_else(|| invalid(name, "spec.group", "Required value"))?;
     if !group.contains('.') || !is_dns_subdomain(group) {
-        return Err(invalid(name, "spec.group", &format!("Invalid value: {group:?}: should be a domain with at least one dot")));
+        return Err(invalid(
+            name,
+            "spec.group",
+            &format!("Invalid value: {group:?}: should be a domain with at least one dot"),
+        ));
     }
     let names = spec.get("names").ok_or_else(|| invalid(name, "spec.names", "Required value"))?;
     let plural = str_field(names, "plural").ok_or_else(|| invalid(name, "spec.names.plural", "Required value"))?;
     if !is_dns_label(plural) {
-        return Err(invalid(name, "spec.names.plural", &format!("Invalid value: {plural:?}: must be a lowercase DNS-1035 label")));
+        return Err(invalid(
+            name,
+            "spec.names.plural",
+            &format!("Invalid value: {plural:?}: must be a lowercase DNS-1035 label"),
+        ));
     }
     let kind = str_field(names, "kind").ok_or_else(|| invalid(name, "spec.names.kind", "Required value"))?;
     let singular = str_field(names, "singular").map_or_else(|| kind.to_lowercase(), str::to_owned);
     if !is_dns_label(&singular) {
-        return Err(invalid(name, "spec.names.singular", &format!("Invalid value: {singular:?}: must be a lowercase DNS-1035 label")));
+        return Err(invalid(
+            name,
+            "spec.names.singular",
+            &format!("Invalid value: {singular:?}: must be a lowercase DNS-1035 label"),
+        ));
     }
     let list_kind = str_field(names, "listKind").map_or_else(|| format!("{kind}List"), str::to_owned);
     let short_names = string_list(names.get("shortNames"));
     let categories = string_list(names.get("categories"));
     if name != format!("{plural}.{group}") {
-        return Err(invalid(name, "metadata.name", &format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group")));
+        return Err(invalid(
+            name,
+            "metadata.name",
+            &format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
+        ));
     }
     let namespaced = match spec.get("scope").and_then(Value::as_str) {
         Some("Namespaced") => true,
         Some("Cluster") => false,
         Some(other) => {
-            return Err(invalid(name, "spec.scope", &format!("Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\"")));
+            return Err(invalid(
+                name,
+                "spec.scope",
+                &format!("Unsupported value: {other:?}: supported values: \"Cluster\", \"Namespaced\""),
+            ));
         }
         None => return Err(invalid(name, "spec.scope", "Required value")),
     };
     let versions = spec.get("versions").and_then(Value::as_array).filter(|v| !v.is_empty());
-    let versions = versions.ok_or_else(|| invalid(name, "spec.versions", "Required value: must have exactly one version marked as storage version"))?;
+    let versions = versions.ok_or_else(|| {
+        invalid(name, "spec.versions", "Required value: must have exactly one version marked as storage version")
+    })?;
     let storage: Vec<&str> = versions
         .iter()
         .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
         .filter_map(|v| str_field(v, "name"))
         .collect();
     let [storage_version] = storage.as_slice() else {
-        return Err(invalid(name, "spec.versions", "Invalid value: must have exactly one version marked as storage version"));
+        return Err(invalid(
+            name,
+            "spec.versions",
+            "Invalid value: must have exactly one version marked as storage version",
+        ));
     };
     if !versions.iter().any(|v| v.get("served").and_then(Value::as_bool) == Some(true)) {
         return Err(invalid(name, "spec.versions", "Invalid value: must have at least one served version"));
@@ -120,7 +153,11 @@ fn crd_resources(crd: &Value) -> Result<(String, String, Vec<ResourceType>), Reg
         let field = |f: &str| format!("spec.versions[{i}].{f}");
         let version = str_field(v, "name").ok_or_else(|| invalid(name, &field("name"), "Required value"))?;
         if !is_dns_label(version) {
-            return Err(invalid(name, &field("name"), &format!("Invalid value: {version:?}: must be a DNS-1035 label")));
+            return Err(invalid(
+                name,
+                &field("name"),
+                &format!("Invalid value: {version:?}: must be a DNS-1035 label"),
+            ));
         }
         if seen.contains(&version) {
             return Err(invalid(name, &field("name"), &format!("Duplicate value: {version:?}")));
@@ -181,7 +218,11 @@ fn printer_columns(version: &Value) -> Vec<PrinterColumn> {
                         name: str_field(c, "name")?.to_owned(),
                         type_: str_field(c, "type").unwrap_or("string").to_owned(),
                         json_path: str_field(c, "jsonPath")?.to_owned(),
-                        priority: c.get("priority").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()).unwrap_or(0),
+                        priority: c
+                            .get("priority")
+                            .and_then(Value::as_i64)
+                            .and_then(|p| i32::try_from(p).ok())
+                            .unwrap_or(0),
                         description: str_field(c, "description").unwrap_or_default().to_owned(),
                         format: str_field(c, "format").unwrap_or_default().to_owned(),
                         computed: None,
@@ -198,7 +239,8 @@ fn printer_columns(version: &Value) -> Vec<PrinterColumn> {
         type_: "date".to_owned(),
         json_path: ".metadata.creationTimestamp".to_owned(),
         priority: 0,
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created.".to_owned(),
+        description: "CreationTimestamp is a timestamp representing the server time when this object was created."
+            .to_owned(),
         format: String::new(),
         computed: None,
     }]

@@ -97,7 +97,9 @@ impl Registry {
             .map(|v| json!({"groupVersion": group_version(group, v), "version": v}))
             .collect();
         let preferred = versions.first()?.clone();
-        Some(json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}))
+        Some(
+            json!({"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions, "preferredVersion": preferred}),
+        )
     }
 
     /// `GET /api/v1` or `GET /apis/<group>/<version>`: the resources of a

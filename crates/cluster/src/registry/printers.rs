@@ -293,9 +293,7 @@ fn computed(c: &Computed, o: &Value, now: DateTime<Utc>) -> Value {
                 .sum();
             json!(n)
         }
-        Computed::Join(path) => {
-            none_if_empty(array_at(o, path).iter().map(text).collect::<Vec<_>>().join(","))
-        }
+        Computed::Join(path) => none_if_empty(array_at(o, path).iter().map(text).collect::<Vec<_>>().join(",")),
         Computed::Containers(spec) => containers(o, spec, "name"),
         Computed::Images(spec) => containers(o, spec, "image"),
         Computed::Selector(path) => match at(o, path) {
@@ -354,7 +352,11 @@ fn computed(c: &Computed, o: &Value, now: DateTime<Utc>) -> Value {
                 Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => Value::String((*yes).into()),
                 Some(c) => {
                     let reason = c.get("reason").and_then(Value::as_str).unwrap_or_default();
-                    if reason.is_empty() { Value::String((*no).into()) } else { Value::String(format!("{no} ({reason})")) }
+                    if reason.is_empty() {
+                        Value::String((*no).into())
+                    } else {
+                        Value::String(format!("{no} ({reason})"))
+                    }
                 }
                 None => Value::String("Unknown".into()),
             }
@@ -493,7 +495,8 @@ fn computed(c: &Computed, o: &Value, now: DateTime<Utc>) -> Value {
         Computed::Endpoints => {
             let mut list = Vec::new();
             for subset in array_at(o, ".subsets") {
-                let ports: Vec<String> = array_at(subset, ".ports").iter().filter_map(|p| p.get("port")).map(text).collect();
+                let ports: Vec<String> =
+                    array_at(subset, ".ports").iter().filter_map(|p| p.get("port")).map(text).collect();
                 for address in array_at(subset, ".addresses") {
                     let ip = address.get("ip").map(text).unwrap_or_default();
                     if ports.is_empty() {
@@ -510,10 +513,8 @@ fn computed(c: &Computed, o: &Value, now: DateTime<Utc>) -> Value {
             if ports.is_empty() { Value::String("<unset>".into()) } else { Value::String(ports.join(",")) }
         }
         Computed::SliceEndpoints => {
-            let addresses: Vec<String> = array_at(o, ".endpoints")
-                .iter()
-                .flat_map(|e| array_at(e, ".addresses").iter().map(text))
-                .collect();
+            let addresses: Vec<String> =
+                array_at(o, ".endpoints").iter().flat_map(|e| array_at(e, ".addresses").iter().map(text)).collect();
             if addresses.is_empty() { Value::String("<unset>".into()) } else { Value::String(abbreviate(addresses)) }
         }
         Computed::IngressHosts => {
@@ -631,10 +632,7 @@ fn job_status(o: &Value) -> String {
 }
 
 fn pod_status(o: &Value) -> String {
-    let mut reason = str_at(o, ".status.reason")
-        .or_else(|| str_at(o, ".status.phase"))
-        .unwrap_or("Pending")
-        .to_owned();
+    let mut reason = str_at(o, ".status.reason").or_else(|| str_at(o, ".status.phase")).unwrap_or("Pending").to_owned();
     // Init containers that have not finished take precedence.
     let init_total = array_at(o, ".spec.initContainers").len();
     let mut initializing = false;
@@ -650,7 +648,11 @@ fn pod_status(o: &Value) -> String {
             initializing = true;
             break;
         }
-        if let Some(r) = s.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty() && *r != "PodInitializing") {
+        if let Some(r) = s
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
             reason = format!("Init:{r}");
             initializing = true;
             break;

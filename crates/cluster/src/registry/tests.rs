@@ -25,7 +25,8 @@ fn golden(name: &str, actual: &Value) {
         std::fs::create_dir_all(path.parent().unwrap_or(&path)).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{e}"));
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with FERRY_BLESS=1)", path.display()));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with FERRY_BLESS=1)", path.display()));
     assert_eq!(text, expected, "{} differs (run with FERRY_BLESS=1 to refresh)", path.display());
 }
 
@@ -43,7 +44,11 @@ fn every_builtin_kind_has_a_schema() {
 
 #[test]
 fn serves_the_supported_group_versions() {
-    let gvs: Vec<String> = registry().group_versions().iter().map(|(g, v)| if g.is_empty() { v.clone() } else { format!("{g}/{v}") }).collect();
+    let gvs: Vec<String> = registry()
+        .group_versions()
+        .iter()
+        .map(|(g, v)| if g.is_empty() { v.clone() } else { format!("{g}/{v}") })
+        .collect();
     assert_eq!(
         gvs,
         [
@@ -93,12 +98,26 @@ fn names_scopes_and_short_names() {
         ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, &["netpol"]),
         ("networking.k8s.io", "v1", "ipaddresses", "IPAddress", false, &["ip"]),
         ("networking.k8s.io", "v1", "servicecidrs", "ServiceCIDR", false, &[]),
-        ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"]),
+        (
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+            &["crd", "crds"],
+        ),
         ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"]),
         ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"]),
         ("storage.k8s.io", "v1", "storageclasses", "StorageClass", false, &["sc"]),
         ("storage.k8s.io", "v1", "csistoragecapacities", "CSIStorageCapacity", true, &[]),
-        ("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", false, &[]),
+        (
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingadmissionpolicybindings",
+            "ValidatingAdmissionPolicyBinding",
+            false,
+            &[],
+        ),
     ];
     for (group, version, plural, kind, namespaced, short) in cases {
         let r = rt(group, version, plural);
@@ -115,15 +134,32 @@ fn names_scopes_and_short_names() {
 
 #[test]
 fn categories_verbs_and_subresources() {
-    let all: Vec<String> = registry().resources().iter().filter(|r| r.categories.contains(&"all".to_string())).map(|r| r.plural.clone()).collect();
+    let all: Vec<String> = registry()
+        .resources()
+        .iter()
+        .filter(|r| r.categories.contains(&"all".to_string()))
+        .map(|r| r.plural.clone())
+        .collect();
     assert_eq!(
         all,
-        ["pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "horizontalpodautoscalers", "cronjobs", "jobs"]
+        [
+            "pods",
+            "replicationcontrollers",
+            "services",
+            "daemonsets",
+            "deployments",
+            "replicasets",
+            "statefulsets",
+            "horizontalpodautoscalers",
+            "cronjobs",
+            "jobs"
+        ]
     );
     assert_eq!(rt("", "v1", "bindings").verbs, ["create"]);
     assert_eq!(rt("", "v1", "componentstatuses").verbs, ["get", "list"]);
     assert!(!rt("", "v1", "namespaces").verbs.contains(&"deletecollection".to_string()));
-    let scaled: Vec<String> = registry().resources().iter().filter(|r| r.scale.is_some()).map(|r| r.plural.clone()).collect();
+    let scaled: Vec<String> =
+        registry().resources().iter().filter(|r| r.scale.is_some()).map(|r| r.plural.clone()).collect();
     assert_eq!(scaled, ["replicationcontrollers", "deployments", "replicasets", "statefulsets"]);
     assert!(rt("apps", "v1", "deployments").status);
     assert!(!rt("", "v1", "configmaps").status);
@@ -234,18 +270,29 @@ fn invalid_crds_name_the_field() {
         ("metadata.name", Box::new(|c| c["metadata"] = json!({}))),
         ("metadata.name", Box::new(|c| c["metadata"]["name"] = json!("gadgets.example.com"))),
         ("spec.group", Box::new(|c| c["spec"]["group"] = json!("example"))),
-        ("spec.names.plural", Box::new(|c| c["spec"]["names"].as_object_mut().map(|n| n.remove("plural")).map(drop).unwrap_or(()))),
+        (
+            "spec.names.plural",
+            Box::new(|c| c["spec"]["names"].as_object_mut().map(|n| n.remove("plural")).map(drop).unwrap_or(())),
+        ),
         ("spec.names.kind", Box::new(|c| c["spec"]["names"]["kind"] = json!(""))),
         ("spec.scope", Box::new(|c| c["spec"]["scope"] = json!("Global"))),
         ("spec.versions", Box::new(|c| c["spec"]["versions"] = json!([]))),
         ("spec.versions", Box::new(|c| c["spec"]["versions"][0]["storage"] = json!(true))),
-        ("spec.versions", Box::new(|c| {
-            for v in c["spec"]["versions"].as_array_mut().into_iter().flatten() {
-                v["served"] = json!(false);
-            }
-        })),
+        (
+            "spec.versions",
+            Box::new(|c| {
+                for v in c["spec"]["versions"].as_array_mut().into_iter().flatten() {
+                    v["served"] = json!(false);
+                }
+            }),
+        ),
         ("spec.versions[1].schema.openAPIV3Schema", Box::new(|c| c["spec"]["versions"][1]["schema"] = json!({}))),
-        ("spec.versions[1].subresources.scale.specReplicasPath", Box::new(|c| c["spec"]["versions"][1]["subresources"]["scale"] = json!({"statusReplicasPath": ".status.replicas"}))),
+        (
+            "spec.versions[1].subresources.scale.specReplicasPath",
+            Box::new(|c| {
+                c["spec"]["versions"][1]["subresources"]["scale"] = json!({"statusReplicasPath": ".status.replicas"})
+            }),
+        ),
     ];
     for (field, mutate) in cases {
         let mut crd = widget_crd();
@@ -283,8 +330,17 @@ fn legacy_discovery_documents() {
     golden("apps-v1-resources.json", &r.api_resource_list("apps", "v1").unwrap_or_default());
     golden("example.com-v1-resources.json", &r.api_resource_list("example.com", "v1").unwrap_or_default());
     let core = r.api_resource_list("", "v1").unwrap_or_default();
-    let names: Vec<&str> = core["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
-    for expected in ["pods", "pods/log", "pods/exec", "pods/status", "serviceaccounts/token", "replicationcontrollers/scale", "namespaces/finalize"] {
+    let names: Vec<&str> =
+        core["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+    for expected in [
+        "pods",
+        "pods/log",
+        "pods/exec",
+        "pods/status",
+        "serviceaccounts/token",
+        "replicationcontrollers/scale",
+        "namespaces/finalize",
+    ] {
         assert!(names.contains(&expected), "{expected} missing from /api/v1");
     }
 }
@@ -327,10 +383,24 @@ fn pod_cells() {
     });
     assert_eq!(
         cells("", "v1", "pods", pod),
-        [json!("web-0"), json!("1/2"), json!("CrashLoopBackOff"), json!("3"), json!("5m"), json!("10.0.0.5"), json!("node-1"), json!("<none>"), json!("<none>")]
+        [
+            json!("web-0"),
+            json!("1/2"),
+            json!("CrashLoopBackOff"),
+            json!("3"),
+            json!("5m"),
+            json!("10.0.0.5"),
+            json!("node-1"),
+            json!("<none>"),
+            json!("<none>")
+        ]
     );
-    let headers: Vec<Value> = table_column_definitions(&rt("", "v1", "pods")).iter().map(|c| c["name"].clone()).collect();
-    assert_eq!(headers, ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]);
+    let headers: Vec<Value> =
+        table_column_definitions(&rt("", "v1", "pods")).iter().map(|c| c["name"].clone()).collect();
+    assert_eq!(
+        headers,
+        ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
+    );
 }
 
 #[test]
@@ -362,7 +432,15 @@ fn service_node_and_config_cells() {
     });
     assert_eq!(
         cells("", "v1", "services", svc),
-        [json!("web"), json!("NodePort"), json!("10.96.0.10"), json!("<none>"), json!("80:30080/TCP,53/UDP"), json!("0s"), json!("app=web")]
+        [
+            json!("web"),
+            json!("NodePort"),
+            json!("10.96.0.10"),
+            json!("<none>"),
+            json!("80:30080/TCP,53/UDP"),
+            json!("0s"),
+            json!("app=web")
+        ]
     );
     let lb = json!({"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer"}});
     assert_eq!(cells("", "v1", "services", lb)[3], json!("<pending>"));
@@ -371,7 +449,10 @@ fn service_node_and_config_cells() {
         "spec": {"unschedulable": true},
         "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.33.0"}}
     });
-    assert_eq!(cells("", "v1", "nodes", node)[..5], [json!("n1"), json!("Ready,SchedulingDisabled"), json!("control-plane"), json!("12h"), json!("v1.33.0")]);
+    assert_eq!(
+        cells("", "v1", "nodes", node)[..5],
+        [json!("n1"), json!("Ready,SchedulingDisabled"), json!("control-plane"), json!("12h"), json!("v1.33.0")]
+    );
     let cm = json!({"metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}, "binaryData": {"c": ""}});
     assert_eq!(cells("", "v1", "configmaps", cm)[..2], [json!("c"), json!(3)]);
     let secret = json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"a": "MQ=="}});
@@ -379,15 +460,24 @@ fn service_node_and_config_cells() {
     let ns = json!({"metadata": {"name": "default"}, "status": {"phase": "Active"}});
     assert_eq!(cells("", "v1", "namespaces", ns)[..2], [json!("default"), json!("Active")]);
     let pvc = json!({"metadata": {"name": "data"}, "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}, "spec": {"volumeName": "pv-1"}});
-    assert_eq!(cells("", "v1", "persistentvolumeclaims", pvc)[..5], [json!("data"), json!("Bound"), json!("pv-1"), json!("1Gi"), json!("RWO")]);
+    assert_eq!(
+        cells("", "v1", "persistentvolumeclaims", pvc)[..5],
+        [json!("data"), json!("Bound"), json!("pv-1"), json!("1Gi"), json!("RWO")]
+    );
 }
 
 #[test]
 fn default_and_crd_cells() {
     let crd = json!({"metadata": {"name": "widgets.example.com", "creationTimestamp": "2025-01-01T10:00:00Z"}});
-    let headers: Vec<Value> = table_column_definitions(&rt("apiextensions.k8s.io", "v1", "customresourcedefinitions")).iter().map(|c| c["name"].clone()).collect();
+    let headers: Vec<Value> = table_column_definitions(&rt("apiextensions.k8s.io", "v1", "customresourcedefinitions"))
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
     assert_eq!(headers, ["Name", "Created At"]);
-    assert_eq!(cells("apiextensions.k8s.io", "v1", "customresourcedefinitions", crd), [json!("widgets.example.com"), json!("2025-01-01T10:00:00Z")]);
+    assert_eq!(
+        cells("apiextensions.k8s.io", "v1", "customresourcedefinitions", crd),
+        [json!("widgets.example.com"), json!("2025-01-01T10:00:00Z")]
+    );
 
     let r = with_widgets();
     let widgets = r.resolve("example.com", "v1", "widgets").unwrap_or_else(|| panic!("served"));
@@ -396,9 +486,15 @@ fn default_and_crd_cells() {
         "spec": {"color": "blue", "replicas": 2},
         "status": {"conditions": [{"type": "Synced", "status": "True"}, {"type": "Ready", "status": "False"}]}
     });
-    assert_eq!(table_cells_at(&widgets, &w, now()), [json!("w1"), json!("blue"), json!("False"), json!(2), json!("60s")]);
+    assert_eq!(
+        table_cells_at(&widgets, &w, now()),
+        [json!("w1"), json!("blue"), json!("False"), json!(2), json!("60s")]
+    );
     let bare = json!({"metadata": {"name": "w2"}});
-    assert_eq!(table_cells_at(&widgets, &bare, now()), [json!("w2"), Value::Null, Value::Null, Value::Null, Value::Null]);
+    assert_eq!(
+        table_cells_at(&widgets, &bare, now()),
+        [json!("w2"), Value::Null, Value::Null, Value::Null, Value::Null]
+    );
     let priorities: Vec<Value> = table_column_definitions(&widgets).iter().map(|c| c["priority"].clone()).collect();
     assert_eq!(priorities, [json!(0), json!(0), json!(0), json!(1), json!(0)]);
 }

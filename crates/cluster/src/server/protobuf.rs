@@ -84,27 +84,16 @@ fn decode_envelope(table: &Table, body: &[u8], depth: usize) -> Result<Value, De
     if !envelope.content_encoding.is_empty() {
         return Err(DecodeError::ContentEncoding(envelope.content_encoding));
     }
-    let Some(&message) = table
-        .kinds
-        .get(&(envelope.api_version.clone(), envelope.kind.clone()))
-    else {
-        return Err(DecodeError::UnsupportedKind {
-            api_version: envelope.api_version,
-            kind: envelope.kind,
-        });
+    let Some(&message) = table.kinds.get(&(envelope.api_version.clone(), envelope.kind.clone())) else {
+        return Err(DecodeError::UnsupportedKind { api_version: envelope.api_version, kind: envelope.kind });
     };
-    let mut decoder = Decoder {
-        table,
-        path: Vec::new(),
-    };
-    let fields = decoder
-        .message(message, envelope.raw, depth)
-        .map_err(|reason| DecodeError::Malformed {
-            api_version: envelope.api_version.clone(),
-            kind: envelope.kind.clone(),
-            path: decoder.path_string(),
-            reason,
-        })?;
+    let mut decoder = Decoder { table, path: Vec::new() };
+    let fields = decoder.message(message, envelope.raw, depth).map_err(|reason| DecodeError::Malformed {
+        api_version: envelope.api_version.clone(),
+        kind: envelope.kind.clone(),
+        path: decoder.path_string(),
+        reason,
+    })?;
     let mut object = Map::new();
     object.insert("apiVersion".into(), Value::String(envelope.api_version));
     object.insert("kind".into(), Value::String(envelope.kind));
@@ -120,12 +109,8 @@ struct Envelope<'a> {
 }
 
 fn read_envelope(mut buf: &[u8]) -> Result<Envelope<'_>, String> {
-    let mut envelope = Envelope {
-        api_version: String::new(),
-        kind: String::new(),
-        raw: &[],
-        content_encoding: String::new(),
-    };
+    let mut envelope =
+        Envelope { api_version: String::new(), kind: String::new(), raw: &[], content_encoding: String::new() };
     while !buf.is_empty() {
         let (tag, wire) = read_key(&mut buf)?;
         match (tag, wire) {
@@ -134,12 +119,8 @@ fn read_envelope(mut buf: &[u8]) -> Result<Envelope<'_>, String> {
                 while !type_meta.is_empty() {
                     let (tag, wire) = read_key(&mut type_meta)?;
                     match (tag, wire) {
-                        (1, WireType::LengthDelimited) => {
-                            envelope.api_version = read_string(&mut type_meta)?
-                        }
-                        (2, WireType::LengthDelimited) => {
-                            envelope.kind = read_string(&mut type_meta)?
-                        }
+                        (1, WireType::LengthDelimited) => envelope.api_version = read_string(&mut type_meta)?,
+                        (2, WireType::LengthDelimited) => envelope.kind = read_string(&mut type_meta)?,
                         _ => skip(&mut type_meta, wire)?,
                     }
                 }
@@ -155,8 +136,7 @@ fn read_envelope(mut buf: &[u8]) -> Result<Envelope<'_>, String> {
 // ---------------------------------------------------------------- the table
 
 /// The generated field table; see `protobuf/README.md`.
-static TABLE: LazyLock<Result<Table, String>> =
-    LazyLock::new(|| Table::parse(include_str!("protobuf/table.txt")));
+static TABLE: LazyLock<Result<Table, String>> = LazyLock::new(|| Table::parse(include_str!("protobuf/table.txt")));
 
 struct Table {
     kinds: HashMap<(String, String), usize>,
@@ -238,26 +218,22 @@ impl Special {
             ("k8s.io.apimachinery.pkg.util.intstr", "IntOrString") => Special::IntOrString,
             ("k8s.io.apimachinery.pkg.runtime", "RawExtension") => Special::RawExtension,
             ("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1", "JSON") => Special::Json,
-            (
-                "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1",
-                "JSONSchemaPropsOrArray",
-            ) => Special::SchemaOrArray,
-            (
-                "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1",
-                "JSONSchemaPropsOrBool",
-            ) => Special::SchemaOrBool,
-            (
-                "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1",
-                "JSONSchemaPropsOrStringArray",
-            ) => Special::SchemaOrStringArray,
+            ("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1", "JSONSchemaPropsOrArray") => {
+                Special::SchemaOrArray
+            }
+            ("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1", "JSONSchemaPropsOrBool") => {
+                Special::SchemaOrBool
+            }
+            ("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1", "JSONSchemaPropsOrStringArray") => {
+                Special::SchemaOrStringArray
+            }
             _ => return None,
         })
     }
 }
 
 /// The message the apiextensions special types wrap.
-const SCHEMA_PROPS: &str =
-    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+const SCHEMA_PROPS: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
 
 impl Table {
     fn parse(text: &str) -> Result<Table, String> {
@@ -277,9 +253,7 @@ impl Table {
             match words.as_slice() {
                 [] => {}
                 [first, ..] if first.starts_with('#') => {}
-                ["K", api_version, kind, message] => {
-                    raw_kinds.push((*api_version, *kind, *message))
-                }
+                ["K", api_version, kind, message] => raw_kinds.push((*api_version, *kind, *message)),
                 ["M", name] => {
                     names.insert(name, raw.len());
                     raw.push(Vec::new());
@@ -318,11 +292,7 @@ impl Table {
                 "bytes" => FieldType::Bytes,
                 name => match Special::from_name(name) {
                     Some(special) => FieldType::Special(special),
-                    None => FieldType::Message(
-                        *names
-                            .get(name)
-                            .ok_or_else(|| format!("unknown message {name}"))?,
-                    ),
+                    None => FieldType::Message(*names.get(name).ok_or_else(|| format!("unknown message {name}"))?),
                 },
             })
         };
@@ -342,19 +312,11 @@ impl Table {
         }
         let mut kinds = HashMap::new();
         for (api_version, kind, message) in raw_kinds {
-            let index = *names
-                .get(message)
-                .ok_or_else(|| format!("unknown message {message}"))?;
+            let index = *names.get(message).ok_or_else(|| format!("unknown message {message}"))?;
             kinds.insert((api_version.to_owned(), kind.to_owned()), index);
         }
-        let schema_props = *names
-            .get(SCHEMA_PROPS)
-            .ok_or_else(|| format!("the table lacks {SCHEMA_PROPS}"))?;
-        Ok(Table {
-            kinds,
-            messages,
-            schema_props,
-        })
+        let schema_props = *names.get(SCHEMA_PROPS).ok_or_else(|| format!("the table lacks {SCHEMA_PROPS}"))?;
+        Ok(Table { kinds, messages, schema_props })
     }
 }
 
@@ -377,30 +339,17 @@ enum Collected<'a> {
 
 impl<'t> Decoder<'t> {
     fn path_string(&self) -> String {
-        if self.path.is_empty() {
-            ".".to_owned()
-        } else {
-            self.path.concat()
-        }
+        if self.path.is_empty() { ".".to_owned() } else { self.path.concat() }
     }
 
     /// Reads one message into the fields of its JSON object.
-    fn message(
-        &mut self,
-        index: usize,
-        mut buf: &[u8],
-        depth: usize,
-    ) -> Result<Map<String, Value>, String> {
+    fn message(&mut self, index: usize, mut buf: &[u8], depth: usize) -> Result<Map<String, Value>, String> {
         if depth > MAX_DEPTH {
             return Err(format!("messages nest deeper than {MAX_DEPTH} levels"));
         }
         let table = self.table;
-        let message = table
-            .messages
-            .get(index)
-            .ok_or("internal: unknown message")?;
-        let mut collected: Vec<Option<Collected<'_>>> =
-            message.fields.iter().map(|_| None).collect();
+        let message = table.messages.get(index).ok_or("internal: unknown message")?;
+        let mut collected: Vec<Option<Collected<'_>>> = message.fields.iter().map(|_| None).collect();
         while !buf.is_empty() {
             let (tag, wire) = read_key(&mut buf)?;
             let Some(slot) = message.fields.iter().position(|f| f.tag == tag) else {
@@ -530,13 +479,7 @@ impl<'t> Decoder<'t> {
     }
 
     /// Reads one value of a repeated field or map entry.
-    fn value(
-        &mut self,
-        ty: FieldType,
-        wire: WireType,
-        buf: &mut &[u8],
-        depth: usize,
-    ) -> Result<Value, String> {
+    fn value(&mut self, ty: FieldType, wire: WireType, buf: &mut &[u8], depth: usize) -> Result<Value, String> {
         match ty {
             FieldType::Message(_) | FieldType::Special(_) => {
                 expect_wire(wire, WireType::LengthDelimited)?;
@@ -547,12 +490,7 @@ impl<'t> Decoder<'t> {
         }
     }
 
-    fn map_entry(
-        &mut self,
-        ty: FieldType,
-        mut entry: &[u8],
-        depth: usize,
-    ) -> Result<(String, Value), String> {
+    fn map_entry(&mut self, ty: FieldType, mut entry: &[u8], depth: usize) -> Result<(String, Value), String> {
         let mut key = String::new();
         let mut value = None;
         while !entry.is_empty() {
@@ -575,16 +513,9 @@ impl<'t> Decoder<'t> {
     }
 
     /// The JSON of a message-typed value.
-    fn message_value(
-        &mut self,
-        ty: FieldType,
-        bytes: &[u8],
-        depth: usize,
-    ) -> Result<Value, String> {
+    fn message_value(&mut self, ty: FieldType, bytes: &[u8], depth: usize) -> Result<Value, String> {
         match ty {
-            FieldType::Message(index) => {
-                Ok(Value::Object(self.message(index, bytes, depth + 1)?))
-            }
+            FieldType::Message(index) => Ok(Value::Object(self.message(index, bytes, depth + 1)?)),
             FieldType::Special(special) => self.special(special, bytes, depth + 1),
             _ => Err("internal: not a message type".into()),
         }
@@ -612,11 +543,7 @@ impl<'t> Decoder<'t> {
             Special::Duration => Ok(Value::String(format_duration(fields.varint(1)? as i64))),
             Special::Quantity => {
                 let text = fields.string(1)?;
-                Ok(Value::String(if text.is_empty() {
-                    "0".to_owned()
-                } else {
-                    text
-                }))
+                Ok(Value::String(if text.is_empty() { "0".to_owned() } else { text }))
             }
             Special::IntOrString => {
                 if fields.varint(1)? == 1 {
@@ -633,8 +560,7 @@ impl<'t> Decoder<'t> {
                     // An embedded object in protobuf, such as a ControllerRevision's data.
                     decode_envelope(self.table, raw, depth).map_err(|e| e.to_string())
                 } else {
-                    serde_json::from_slice(raw)
-                        .map_err(|e| format!("embedded JSON is invalid: {e}"))
+                    serde_json::from_slice(raw).map_err(|e| format!("embedded JSON is invalid: {e}"))
                 }
             }
             Special::SchemaOrArray => {
@@ -664,9 +590,7 @@ impl<'t> Decoder<'t> {
                 let list = fields.all(2);
                 if !list.is_empty() {
                     return Ok(Value::Array(
-                        list.iter()
-                            .map(|b| Value::String(String::from_utf8_lossy(b).into_owned()))
-                            .collect(),
+                        list.iter().map(|b| Value::String(String::from_utf8_lossy(b).into_owned())).collect(),
                     ));
                 }
                 match fields.last(1) {
@@ -695,9 +619,7 @@ impl<'a> RawFields<'a> {
             let (tag, wire) = read_key(&mut buf)?;
             match wire {
                 WireType::Varint => fields.push((tag, RawValue::Varint(read_varint(&mut buf)?))),
-                WireType::LengthDelimited => {
-                    fields.push((tag, RawValue::Bytes(read_len(&mut buf)?)))
-                }
+                WireType::LengthDelimited => fields.push((tag, RawValue::Bytes(read_len(&mut buf)?))),
                 other => skip(&mut buf, other)?,
             }
         }
@@ -762,8 +684,7 @@ fn read_varint(buf: &mut &[u8]) -> Result<u64, String> {
 fn read_key(buf: &mut &[u8]) -> Result<(u32, WireType), String> {
     let key = read_varint(buf)?;
     let wire = WireType::try_from(key & 7).map_err(|e| e.to_string())?;
-    let tag = u32::try_from(key >> 3)
-        .map_err(|_| format!("field number {} is out of range", key >> 3))?;
+    let tag = u32::try_from(key >> 3).map_err(|_| format!("field number {} is out of range", key >> 3))?;
     if tag == 0 {
         return Err("field number 0 is invalid".into());
     }
@@ -800,33 +721,20 @@ fn skip(buf: &mut &[u8], wire: WireType) -> Result<(), String> {
         WireType::SixtyFourBit => read_fixed::<8>(buf).map(drop),
         WireType::ThirtyTwoBit => read_fixed::<4>(buf).map(drop),
         WireType::LengthDelimited => read_len(buf).map(drop),
-        WireType::StartGroup | WireType::EndGroup => {
-            Err("protobuf groups are not supported".into())
-        }
+        WireType::StartGroup | WireType::EndGroup => Err("protobuf groups are not supported".into()),
     }
 }
 
 fn expect_wire(got: WireType, want: WireType) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("wire type {got:?} where {want:?} was expected"))
-    }
+    if got == want { Ok(()) } else { Err(format!("wire type {got:?} where {want:?} was expected")) }
 }
 
 fn is_packable(ty: FieldType) -> bool {
-    matches!(
-        ty,
-        FieldType::Bool | FieldType::Int32 | FieldType::Int64 | FieldType::Double
-    )
+    matches!(ty, FieldType::Bool | FieldType::Int32 | FieldType::Int64 | FieldType::Double)
 }
 
 fn packable_wire(ty: FieldType) -> WireType {
-    if matches!(ty, FieldType::Double) {
-        WireType::SixtyFourBit
-    } else {
-        WireType::Varint
-    }
+    if matches!(ty, FieldType::Double) { WireType::SixtyFourBit } else { WireType::Varint }
 }
 
 fn scalar(ty: FieldType, wire: WireType, buf: &mut &[u8]) -> Result<Value, String> {
@@ -855,9 +763,7 @@ fn scalar(ty: FieldType, wire: WireType, buf: &mut &[u8]) -> Result<Value, Strin
         FieldType::Double => {
             expect_wire(wire, WireType::SixtyFourBit)?;
             let value = f64::from_le_bytes(read_fixed::<8>(buf)?);
-            Value::Number(
-                Number::from_f64(value).ok_or_else(|| format!("{value} has no JSON form"))?,
-            )
+            Value::Number(Number::from_f64(value).ok_or_else(|| format!("{value} has no JSON form"))?)
         }
         FieldType::Message(_) | FieldType::Special(_) => {
             return Err("internal: message read as a scalar".into());
@@ -878,10 +784,9 @@ fn is_zero(value: &Value) -> bool {
 /// Formats a time as Go's JSON does: RFC 3339 in UTC, with six fraction
 /// digits for MicroTime.
 fn format_time(seconds: i64, nanos: i32, special: Special) -> Result<String, String> {
-    let nanos =
-        u32::try_from(nanos).map_err(|_| format!("nanoseconds {nanos} are out of range"))?;
-    let time = chrono::DateTime::from_timestamp(seconds, nanos)
-        .ok_or_else(|| format!("time {seconds}s is out of range"))?;
+    let nanos = u32::try_from(nanos).map_err(|_| format!("nanoseconds {nanos} are out of range"))?;
+    let time =
+        chrono::DateTime::from_timestamp(seconds, nanos).ok_or_else(|| format!("time {seconds}s is out of range"))?;
     let year = chrono::Datelike::year(&time);
     if !(0..=9999).contains(&year) {
         return Err(format!("year {year} is out of range"));

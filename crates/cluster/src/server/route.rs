@@ -62,10 +62,14 @@ pub fn parse(path: &str) -> Option<Route> {
         ["apis"] => Some(Route::GroupsRoot),
         ["apis", group] => Some(Route::Group((*group).to_owned())),
         ["api", version] => Some(Route::GroupVersion { group: String::new(), version: (*version).to_owned() }),
-        ["apis", group, version] => Some(Route::GroupVersion { group: (*group).to_owned(), version: (*version).to_owned() }),
+        ["apis", group, version] => {
+            Some(Route::GroupVersion { group: (*group).to_owned(), version: (*version).to_owned() })
+        }
         ["openapi", "v2"] => Some(Route::OpenApiV2),
         ["openapi", "v3"] => Some(Route::OpenApiV3Index),
-        ["openapi", "v3", "api", version] => Some(Route::OpenApiV3 { group: String::new(), version: (*version).to_owned() }),
+        ["openapi", "v3", "api", version] => {
+            Some(Route::OpenApiV3 { group: String::new(), version: (*version).to_owned() })
+        }
         ["openapi", "v3", "apis", group, version] => {
             Some(Route::OpenApiV3 { group: (*group).to_owned(), version: (*version).to_owned() })
         }
@@ -92,7 +96,9 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Option<Route> {
     match rest {
         [res] => target(None, res, None, None),
         [res, name] => target(None, res, Some(name), None),
-        ["namespaces", ns, sub] if group.is_empty() && is_namespace_sub(sub) => target(None, "namespaces", Some(ns), Some(sub)),
+        ["namespaces", ns, sub] if group.is_empty() && is_namespace_sub(sub) => {
+            target(None, "namespaces", Some(ns), Some(sub))
+        }
         ["namespaces", ns, res] => target(Some(ns), res, None, None),
         [res, name, sub] => target(None, res, Some(name), Some(sub)),
         ["namespaces", ns, res, name] => target(Some(ns), res, Some(name), None),
@@ -123,13 +129,22 @@ mod tests {
         assert_eq!(parse("/api/v1/pods"), t("", "pods", None, None, None));
         assert_eq!(parse("/api/v1/namespaces"), t("", "namespaces", None, None, None));
         assert_eq!(parse("/api/v1/namespaces/default"), t("", "namespaces", None, Some("default"), None));
-        assert_eq!(parse("/api/v1/namespaces/default/status"), t("", "namespaces", None, Some("default"), Some("status")));
+        assert_eq!(
+            parse("/api/v1/namespaces/default/status"),
+            t("", "namespaces", None, Some("default"), Some("status"))
+        );
         assert_eq!(parse("/api/v1/namespaces/default/pods"), t("", "pods", Some("default"), None, None));
         assert_eq!(parse("/api/v1/namespaces/a/pods/b"), t("", "pods", Some("a"), Some("b"), None));
-        assert_eq!(parse("/apis/apps/v1/namespaces/a/deployments/b/scale"), t("apps", "deployments", Some("a"), Some("b"), Some("scale")));
+        assert_eq!(
+            parse("/apis/apps/v1/namespaces/a/deployments/b/scale"),
+            t("apps", "deployments", Some("a"), Some("b"), Some("scale"))
+        );
         assert_eq!(parse("/apis/apps/v1/deployments"), t("apps", "deployments", None, None, None));
         assert_eq!(parse("/api/v1/nodes/n1/status"), t("", "nodes", None, Some("n1"), Some("status")));
-        assert_eq!(parse("/openapi/v3/apis/apps/v1"), Some(Route::OpenApiV3 { group: "apps".into(), version: "v1".into() }));
+        assert_eq!(
+            parse("/openapi/v3/apis/apps/v1"),
+            Some(Route::OpenApiV3 { group: "apps".into(), version: "v1".into() })
+        );
         assert_eq!(parse("/api/v1/namespaces/a/pods/b/c/d"), None);
         assert_eq!(parse("/api/v1/namespaces/../pods"), None);
         assert_eq!(parse("/nope"), None);

@@ -45,11 +45,7 @@ pub(super) fn spawn(disk: Disk, state: Arc<RwLock<State>>) -> Result<Sender<Requ
 }
 
 fn run(disk: Disk, state: &RwLock<State>, receiver: &Receiver<Request>) {
-    let mut committer = Committer {
-        disk,
-        state,
-        buffer: Vec::new(),
-    };
+    let mut committer = Committer { disk, state, buffer: Vec::new() };
     // `recv` fails once every `Store` handle is gone.
     while let Ok(first) = receiver.recv() {
         let mut group = Vec::new();
@@ -100,10 +96,7 @@ struct Staged {
 
 impl Committer<'_> {
     fn shut_down(self) {
-        self.state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .close_watchers();
+        self.state.write().unwrap_or_else(PoisonError::into_inner).close_watchers();
         // `self.disk` is dropped here, closing the file before `close` returns.
     }
 
@@ -136,10 +129,7 @@ impl Committer<'_> {
                 }
                 return;
             }
-            self.state
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .apply(&events);
+            self.state.write().unwrap_or_else(PoisonError::into_inner).apply(&events);
         }
         for (reply, results) in accepted {
             let _ = reply.send(Ok(results));
@@ -165,11 +155,7 @@ impl Committer<'_> {
             };
             let previous = match staged.after.get(key).or_else(|| group_after.get(key)) {
                 Some(state) => state.clone(),
-                None => self
-                    .state
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(key),
+                None => self.state.read().unwrap_or_else(PoisonError::into_inner).get(key),
             };
             let holds = match expect {
                 Expect::Absent => previous.is_none(),
@@ -185,17 +171,8 @@ impl Committer<'_> {
                 });
             }
             let (kind, key, object) = match (write, &previous) {
-                (
-                    Write::Put {
-                        key, mut object, ..
-                    },
-                    _,
-                ) => {
-                    let kind = if previous.is_some() {
-                        EventKind::Modified
-                    } else {
-                        EventKind::Added
-                    };
+                (Write::Put { key, mut object, .. }, _) => {
+                    let kind = if previous.is_some() { EventKind::Modified } else { EventKind::Added };
                     (kind, key, self.serialize(&mut object, rv)?)
                 }
                 (Write::Delete { key, .. }, Some(last)) => {
@@ -205,12 +182,7 @@ impl Committer<'_> {
                 }
                 // Nothing to delete, whatever the precondition said.
                 (Write::Delete { key, .. }, None) => {
-                    return Err(StoreError::Precondition {
-                        index,
-                        key,
-                        expect,
-                        found: None,
-                    });
+                    return Err(StoreError::Precondition { index, key, expect, found: None });
                 }
             };
             let after = match kind {
@@ -219,12 +191,7 @@ impl Committer<'_> {
             };
             staged.after.insert(key.clone(), after);
             staged.results.push(object.clone());
-            staged.events.push(Arc::new(Event {
-                kind,
-                key,
-                object,
-                previous,
-            }));
+            staged.events.push(Arc::new(Event { kind, key, object, previous }));
         }
         Ok(staged)
     }
@@ -233,9 +200,7 @@ impl Committer<'_> {
     /// exactly the JSON's size (memory holds every object).
     fn serialize(&mut self, object: &mut Value, rv: u64) -> Result<StoredObject, StoreError> {
         if let Value::Object(fields) = object {
-            let metadata = fields
-                .entry("metadata")
-                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            let metadata = fields.entry("metadata").or_insert_with(|| Value::Object(serde_json::Map::new()));
             if let Value::Object(metadata) = metadata {
                 metadata.insert("resourceVersion".to_owned(), Value::String(rv.to_string()));
             }
@@ -243,9 +208,6 @@ impl Committer<'_> {
         self.buffer.clear();
         serde_json::to_writer(&mut self.buffer, object)
             .map_err(|e| StoreError::Io(format!("serializing an object: {e}")))?;
-        Ok(StoredObject {
-            rv,
-            json: Bytes::copy_from_slice(&self.buffer),
-        })
+        Ok(StoredObject { rv, json: Bytes::copy_from_slice(&self.buffer) })
     }
 }

@@ -38,28 +38,18 @@ impl Disk {
     /// Opens (or creates) the database, and reads every object and the last
     /// resourceVersion.
     pub(super) fn open(path: &Path) -> Result<(Disk, Objects, u64), StoreError> {
-        let failed = |step: &str, e: &dyn std::fmt::Display| {
-            StoreError::Io(format!("{step} {}: {e}", path.display()))
-        };
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| failed("opening", &e))?;
+        let failed = |step: &str, e: &dyn std::fmt::Display| StoreError::Io(format!("{step} {}: {e}", path.display()));
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(|e| failed("opening", &e))?;
 
         // Create both tables up front, so that reads never meet a missing table.
         let txn = db.begin_write().map_err(|e| failed("initializing", &e))?;
-        txn.open_table(OBJECTS)
-            .map_err(|e| failed("initializing", &e))?;
-        txn.open_table(META)
-            .map_err(|e| failed("initializing", &e))?;
+        txn.open_table(OBJECTS).map_err(|e| failed("initializing", &e))?;
+        txn.open_table(META).map_err(|e| failed("initializing", &e))?;
         txn.commit().map_err(|e| failed("initializing", &e))?;
 
         let txn = db.begin_read().map_err(|e| failed("reading", &e))?;
         let meta = txn.open_table(META).map_err(|e| failed("reading", &e))?;
-        let mut rv = meta
-            .get(LAST_RV)
-            .map_err(|e| failed("reading", &e))?
-            .map_or(0, |v| v.value());
+        let mut rv = meta.get(LAST_RV).map_err(|e| failed("reading", &e))?.map_or(0, |v| v.value());
 
         let table = txn.open_table(OBJECTS).map_err(|e| failed("reading", &e))?;
         let mut objects = Objects::new();
@@ -68,20 +58,11 @@ impl Disk {
             let (resource, namespace, name) = key.value();
             let value = value.value();
             let Some((rv_bytes, json)) = value.split_first_chunk::<8>() else {
-                return Err(failed(
-                    "reading",
-                    &format!("corrupt entry for {resource} {namespace}/{name}"),
-                ));
+                return Err(failed("reading", &format!("corrupt entry for {resource} {namespace}/{name}")));
             };
-            let object = StoredObject {
-                rv: u64::from_be_bytes(*rv_bytes),
-                json: Bytes::copy_from_slice(json),
-            };
+            let object = StoredObject { rv: u64::from_be_bytes(*rv_bytes), json: Bytes::copy_from_slice(json) };
             rv = rv.max(object.rv);
-            objects
-                .entry(resource.to_owned())
-                .or_default()
-                .insert((namespace.to_owned(), name.to_owned()), object);
+            objects.entry(resource.to_owned()).or_default().insert((namespace.to_owned(), name.to_owned()), object);
         }
         Ok((Disk { db }, objects, rv))
     }
@@ -91,25 +72,18 @@ impl Disk {
     pub(super) fn write(&self, events: &[Arc<Event>], last_rv: u64) -> Result<(), StoreError> {
         let failed = |e: &dyn std::fmt::Display| StoreError::Io(format!("committing: {e}"));
         let mut txn = self.db.begin_write().map_err(|e| failed(&e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| failed(&e))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| failed(&e))?;
         {
             let mut table = txn.open_table(OBJECTS).map_err(|e| failed(&e))?;
             let mut value = Vec::new();
             for event in events {
-                let key = (
-                    event.key.resource.as_str(),
-                    event.key.namespace.as_str(),
-                    event.key.name.as_str(),
-                );
+                let key = (event.key.resource.as_str(), event.key.namespace.as_str(), event.key.name.as_str());
                 match event.kind {
                     EventKind::Added | EventKind::Modified => {
                         value.clear();
                         value.extend_from_slice(&event.object.rv.to_be_bytes());
                         value.extend_from_slice(&event.object.json);
-                        table
-                            .insert(key, value.as_slice())
-                            .map_err(|e| failed(&e))?;
+                        table.insert(key, value.as_slice()).map_err(|e| failed(&e))?;
                     }
                     EventKind::Deleted => {
                         table.remove(key).map_err(|e| failed(&e))?;

@@ -8,10 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
-use super::{
-    Event, EventKind, ListOptions, ListPage, NOT_LAGGED, ObjectKey, Scope, StoreError,
-    StoredObject, Watch,
-};
+use super::{Event, EventKind, ListOptions, ListPage, NOT_LAGGED, ObjectKey, Scope, StoreError, StoredObject, Watch};
 
 /// Every object, by resource, then by (namespace, name): iterating it yields
 /// keys in `ObjectKey` order.
@@ -41,12 +38,7 @@ pub(super) struct State {
 }
 
 impl State {
-    pub(super) fn new(
-        objects: Objects,
-        rv: u64,
-        history_limit: usize,
-        watch_buffer: usize,
-    ) -> State {
+    pub(super) fn new(objects: Objects, rv: u64, history_limit: usize, watch_buffer: usize) -> State {
         State {
             objects,
             rv,
@@ -60,10 +52,7 @@ impl State {
     }
 
     pub(super) fn get(&self, key: &ObjectKey) -> Option<StoredObject> {
-        self.objects
-            .get(&key.resource)?
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .cloned()
+        self.objects.get(&key.resource)?.get(&(key.namespace.clone(), key.name.clone())).cloned()
     }
 
     /// Applies durable events, in commit order: the objects, the history,
@@ -76,10 +65,7 @@ impl State {
                     self.objects
                         .entry(key.resource.clone())
                         .or_default()
-                        .insert(
-                            (key.namespace.clone(), key.name.clone()),
-                            event.object.clone(),
-                        );
+                        .insert((key.namespace.clone(), key.name.clone()), event.object.clone());
                 }
                 EventKind::Deleted => {
                     if let Some(map) = self.objects.get_mut(&key.resource) {
@@ -133,39 +119,17 @@ impl State {
 
     pub(super) fn subscribe(&mut self, scope: &Scope, since_rv: u64) -> Result<Watch, StoreError> {
         if since_rv < self.history_start {
-            return Err(StoreError::Expired {
-                requested: since_rv,
-                oldest: self.history_start,
-            });
+            return Err(StoreError::Expired { requested: since_rv, oldest: self.history_start });
         }
         let first = self.history.partition_point(|e| e.object.rv <= since_rv);
-        let replay = self
-            .history
-            .range(first..)
-            .filter(|e| scope.contains(&e.key))
-            .cloned()
-            .collect();
+        let replay = self.history.range(first..).filter(|e| scope.contains(&e.key)).cloned().collect();
         let (sender, live) = mpsc::channel(self.watch_buffer);
         let lagged = Arc::new(AtomicU64::new(NOT_LAGGED));
-        self.watchers.push(Watcher {
-            scope: scope.clone(),
-            events: sender,
-            lagged: Arc::clone(&lagged),
-        });
-        Ok(Watch {
-            replay,
-            live,
-            lagged,
-            last_rv: since_rv,
-            finished: false,
-        })
+        self.watchers.push(Watcher { scope: scope.clone(), events: sender, lagged: Arc::clone(&lagged) });
+        Ok(Watch { replay, live, lagged, last_rv: since_rv, finished: false })
     }
 
-    pub(super) fn list(
-        &self,
-        scope: &Scope,
-        options: &ListOptions,
-    ) -> Result<ListPage, StoreError> {
+    pub(super) fn list(&self, scope: &Scope, options: &ListOptions) -> Result<ListPage, StoreError> {
         // A past snapshot is the current state with the newer events of the
         // scope undone: for each key they touched, the state before the
         // oldest of them.
@@ -173,10 +137,7 @@ impl State {
         let rv = match options.at_rv {
             Some(at) if at < self.rv => {
                 if at < self.history_start {
-                    return Err(StoreError::Expired {
-                        requested: at,
-                        oldest: self.history_start,
-                    });
+                    return Err(StoreError::Expired { requested: at, oldest: self.history_start });
                 }
                 for event in self.history.iter().rev() {
                     if event.object.rv <= at {
@@ -197,41 +158,30 @@ impl State {
         let mut undone = undone.range((undone_lower, Bound::Unbounded)).peekable();
 
         let limit = options.limit.unwrap_or(usize::MAX);
-        let mut page = ListPage {
-            items: Vec::new(),
-            keys: Vec::new(),
-            rv,
-            more: false,
-        };
+        let mut page = ListPage { items: Vec::new(), keys: Vec::new(), rv, more: false };
         loop {
             let order = match (current.peek(), undone.peek()) {
                 (None, None) => break,
                 (Some(_), None) => CmpOrdering::Less,
                 (None, Some(_)) => CmpOrdering::Greater,
-                (Some((resource, (namespace, name), _)), Some((key, _))) => {
-                    (*resource, namespace.as_str(), name.as_str()).cmp(&(
-                        key.resource.as_str(),
-                        key.namespace.as_str(),
-                        key.name.as_str(),
-                    ))
-                }
+                (Some((resource, (namespace, name), _)), Some((key, _))) => (
+                    *resource,
+                    namespace.as_str(),
+                    name.as_str(),
+                )
+                    .cmp(&(key.resource.as_str(), key.namespace.as_str(), key.name.as_str())),
             };
             let item = match order {
                 CmpOrdering::Less => current.next().map(|(resource, (namespace, name), object)| {
-                    let key = ObjectKey {
-                        resource: resource.to_owned(),
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                    };
+                    let key =
+                        ObjectKey { resource: resource.to_owned(), namespace: namespace.clone(), name: name.clone() };
                     (key, object.clone())
                 }),
                 CmpOrdering::Greater | CmpOrdering::Equal => {
                     if order == CmpOrdering::Equal {
                         current.next();
                     }
-                    undone
-                        .next()
-                        .and_then(|(key, object)| Some((key.clone(), object.clone()?)))
+                    undone.next().and_then(|(key, object)| Some((key.clone(), object.clone()?)))
                 }
             };
             let Some((key, object)) = item else { continue };
@@ -251,26 +201,20 @@ impl State {
         scope: &'a Scope,
         after: Option<&'a ObjectKey>,
     ) -> impl Iterator<Item = (&'a str, &'a (String, String), &'a StoredObject)> + 'a {
-        let resources: Box<dyn Iterator<Item = (&'a String, &'a _)> + 'a> =
-            match (&scope.resource, after) {
-                (Some(resource), _) => Box::new(self.objects.get_key_value(resource).into_iter()),
-                (None, Some(after)) => {
-                    Box::new(self.objects.range::<str, _>((
-                        Bound::Included(after.resource.as_str()),
-                        Bound::Unbounded,
-                    )))
-                }
-                (None, None) => Box::new(self.objects.iter()),
-            };
+        let resources: Box<dyn Iterator<Item = (&'a String, &'a _)> + 'a> = match (&scope.resource, after) {
+            (Some(resource), _) => Box::new(self.objects.get_key_value(resource).into_iter()),
+            (None, Some(after)) => {
+                Box::new(self.objects.range::<str, _>((Bound::Included(after.resource.as_str()), Bound::Unbounded)))
+            }
+            (None, None) => Box::new(self.objects.iter()),
+        };
         resources.flat_map(move |(resource, map)| {
             let range = start_bound(resource, scope.namespace.as_deref(), after)
                 .map(|lower| map.range((lower, Bound::Unbounded)));
             range
                 .into_iter()
                 .flatten()
-                .take_while(move |((namespace, _), _)| {
-                    scope.namespace.as_ref().is_none_or(|n| n == namespace)
-                })
+                .take_while(move |((namespace, _), _)| scope.namespace.as_ref().is_none_or(|n| n == namespace))
                 .map(move |(key, object)| (resource.as_str(), key, object))
         })
     }
@@ -278,11 +222,7 @@ impl State {
 
 /// Where to start in the map of `resource`, given the namespace filter and
 /// the key to start after; `None` when nothing in it qualifies.
-fn start_bound(
-    resource: &str,
-    namespace: Option<&str>,
-    after: Option<&ObjectKey>,
-) -> Option<Bound<(String, String)>> {
+fn start_bound(resource: &str, namespace: Option<&str>, after: Option<&ObjectKey>) -> Option<Bound<(String, String)>> {
     let after = match after {
         Some(a) => match a.resource.as_str().cmp(resource) {
             CmpOrdering::Less => None,

@@ -10,11 +10,7 @@ use super::*;
 const CONFIGMAPS: &str = "/configmaps";
 
 fn key(resource: &str, namespace: &str, name: &str) -> ObjectKey {
-    ObjectKey {
-        resource: resource.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-    }
+    ObjectKey { resource: resource.to_owned(), namespace: namespace.to_owned(), name: name.to_owned() }
 }
 
 fn cm(name: &str) -> ObjectKey {
@@ -31,18 +27,11 @@ fn object(key: &ObjectKey, data: &str) -> Value {
 }
 
 fn put(key: &ObjectKey, data: &str, expect: Expect) -> Write {
-    Write::Put {
-        key: key.clone(),
-        object: object(key, data),
-        expect,
-    }
+    Write::Put { key: key.clone(), object: object(key, data), expect }
 }
 
 fn delete(key: &ObjectKey, expect: Expect) -> Write {
-    Write::Delete {
-        key: key.clone(),
-        expect,
-    }
+    Write::Delete { key: key.clone(), expect }
 }
 
 fn parse(stored: &StoredObject) -> Value {
@@ -51,10 +40,7 @@ fn parse(stored: &StoredObject) -> Value {
 
 /// The `metadata.resourceVersion` written into the JSON.
 fn json_rv(stored: &StoredObject) -> String {
-    parse(stored)["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    parse(stored)["metadata"]["resourceVersion"].as_str().unwrap().to_owned()
 }
 
 fn open(dir: &Path) -> Store {
@@ -63,16 +49,11 @@ fn open(dir: &Path) -> Store {
 
 /// The next event of `watch`; fails the test instead of hanging it.
 async fn next(watch: &mut Watch) -> Option<Result<Arc<Event>, StoreError>> {
-    tokio::time::timeout(Duration::from_secs(60), watch.next())
-        .await
-        .expect("no event within a minute")
+    tokio::time::timeout(Duration::from_secs(60), watch.next()).await.expect("no event within a minute")
 }
 
 async fn create(store: &Store, key: &ObjectKey) -> StoredObject {
-    let mut out = store
-        .commit(vec![put(key, "v", Expect::Absent)])
-        .await
-        .unwrap();
+    let mut out = store.commit(vec![put(key, "v", Expect::Absent)]).await.unwrap();
     out.remove(0)
 }
 
@@ -101,52 +82,26 @@ async fn create_update_delete_check_preconditions() {
     assert_eq!(parse(&created)["data"]["value"], "v");
 
     let again = store.commit(vec![put(&a, "x", Expect::Absent)]).await;
-    assert!(matches!(
-        again,
-        Err(StoreError::Precondition {
-            index: 0,
-            found: Some(1),
-            expect: Expect::Absent,
-            ..
-        })
-    ));
+    assert!(matches!(again, Err(StoreError::Precondition { index: 0, found: Some(1), expect: Expect::Absent, .. })));
 
-    let updated = store
-        .commit(vec![put(&a, "w", Expect::Version(1))])
-        .await
-        .unwrap();
+    let updated = store.commit(vec![put(&a, "w", Expect::Version(1))]).await.unwrap();
     assert_eq!(updated[0].rv, 2);
     assert_eq!(json_rv(&updated[0]), "2");
 
     let stale = store.commit(vec![put(&a, "x", Expect::Version(1))]).await;
-    assert!(matches!(
-        stale,
-        Err(StoreError::Precondition { found: Some(2), .. })
-    ));
+    assert!(matches!(stale, Err(StoreError::Precondition { found: Some(2), .. })));
     assert_eq!(parse(&store.get(&a).unwrap())["data"]["value"], "w");
 
-    let any = store
-        .commit(vec![put(&a, "y", Expect::Exists)])
-        .await
-        .unwrap();
+    let any = store.commit(vec![put(&a, "y", Expect::Exists)]).await.unwrap();
     assert_eq!(any[0].rv, 3);
 
     let missing = store.commit(vec![put(&cm("b"), "x", Expect::Exists)]).await;
-    assert!(matches!(
-        missing,
-        Err(StoreError::Precondition { found: None, .. })
-    ));
+    assert!(matches!(missing, Err(StoreError::Precondition { found: None, .. })));
 
     let stale_delete = store.commit(vec![delete(&a, Expect::Version(2))]).await;
-    assert!(matches!(
-        stale_delete,
-        Err(StoreError::Precondition { found: Some(3), .. })
-    ));
+    assert!(matches!(stale_delete, Err(StoreError::Precondition { found: Some(3), .. })));
 
-    let deleted = store
-        .commit(vec![delete(&a, Expect::Exists)])
-        .await
-        .unwrap();
+    let deleted = store.commit(vec![delete(&a, Expect::Exists)]).await.unwrap();
     assert_eq!(deleted[0].rv, 4);
     assert_eq!(json_rv(&deleted[0]), "4");
     assert_eq!(parse(&deleted[0])["data"]["value"], "y");
@@ -156,10 +111,7 @@ async fn create_update_delete_check_preconditions() {
     // Deleting what does not exist fails, whatever the precondition.
     for expect in [Expect::Absent, Expect::Exists] {
         let gone = store.commit(vec![delete(&a, expect)]).await;
-        assert!(matches!(
-            gone,
-            Err(StoreError::Precondition { found: None, .. })
-        ));
+        assert!(matches!(gone, Err(StoreError::Precondition { found: None, .. })));
     }
     assert_eq!(store.current_rv(), 4);
 }
@@ -169,11 +121,7 @@ async fn put_adds_metadata_when_missing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let out = store
-        .commit(vec![Write::Put {
-            key: cm("bare"),
-            object: json!({"kind": "ConfigMap"}),
-            expect: Expect::Absent,
-        }])
+        .commit(vec![Write::Put { key: cm("bare"), object: json!({"kind": "ConfigMap"}), expect: Expect::Absent }])
         .await
         .unwrap();
     assert_eq!(json_rv(&out[0]), "1");
@@ -268,29 +216,13 @@ async fn reopen_keeps_objects_and_counter() {
     let store = open(dir.path());
     let kept = create(&store, &cm("kept")).await;
     let updated = create(&store, &cm("updated")).await;
-    let updated = store
-        .commit(vec![put(
-            &cm("updated"),
-            "new",
-            Expect::Version(updated.rv),
-        )])
-        .await
-        .unwrap()
-        .remove(0);
+    let updated = store.commit(vec![put(&cm("updated"), "new", Expect::Version(updated.rv))]).await.unwrap().remove(0);
     create(&store, &cm("deleted")).await;
-    store
-        .commit(vec![delete(&cm("deleted"), Expect::Exists)])
-        .await
-        .unwrap();
+    store.commit(vec![delete(&cm("deleted"), Expect::Exists)]).await.unwrap();
     let last = store.current_rv();
     assert_eq!(last, 5);
     store.close().await;
-    assert!(matches!(
-        store
-            .commit(vec![put(&cm("late"), "v", Expect::Absent)])
-            .await,
-        Err(StoreError::Closed)
-    ));
+    assert!(matches!(store.commit(vec![put(&cm("late"), "v", Expect::Absent)]).await, Err(StoreError::Closed)));
 
     let store = open(dir.path());
     assert_eq!(store.current_rv(), last);
@@ -313,34 +245,17 @@ async fn updates_do_not_grow_the_file_without_bound() {
     let store = open(dir.path());
     let a = cm("a");
     let big = "x".repeat(4096);
-    let file_size = || {
-        std::fs::metadata(dir.path().join("store.redb"))
-            .unwrap()
-            .len()
-    };
-    store
-        .commit(vec![put(&a, &big, Expect::Absent)])
-        .await
-        .unwrap();
+    let file_size = || std::fs::metadata(dir.path().join("store.redb")).unwrap().len();
+    store.commit(vec![put(&a, &big, Expect::Absent)]).await.unwrap();
     for _ in 0..200 {
-        store
-            .commit(vec![put(&a, &big, Expect::Exists)])
-            .await
-            .unwrap();
+        store.commit(vec![put(&a, &big, Expect::Exists)]).await.unwrap();
     }
     let early = file_size();
     for _ in 0..1000 {
-        store
-            .commit(vec![put(&a, &big, Expect::Exists)])
-            .await
-            .unwrap();
+        store.commit(vec![put(&a, &big, Expect::Exists)]).await.unwrap();
     }
     // 1000 more versions of 4 KiB would be 4 MB if they were all kept.
-    assert!(
-        file_size() < early + 1_000_000,
-        "the file grew from {early} to {}",
-        file_size()
-    );
+    assert!(file_size() < early + 1_000_000, "the file grew from {early} to {}", file_size());
 }
 
 /// Creates `names` in three resources and two namespaces; returns the keys.
@@ -359,18 +274,9 @@ async fn populate(store: &Store) -> Vec<ObjectKey> {
     keys
 }
 
-fn list_all_pages(
-    store: &Store,
-    scope: &Scope,
-    limit: usize,
-    at_rv: Option<u64>,
-) -> Vec<ObjectKey> {
+fn list_all_pages(store: &Store, scope: &Scope, limit: usize, at_rv: Option<u64>) -> Vec<ObjectKey> {
     let mut keys = Vec::new();
-    let mut options = ListOptions {
-        at_rv,
-        start_after: None,
-        limit: Some(limit),
-    };
+    let mut options = ListOptions { at_rv, start_after: None, limit: Some(limit) };
     loop {
         let page = store.list(scope, &options).unwrap();
         assert!(page.items.len() <= limit);
@@ -392,22 +298,10 @@ async fn list_pages_through_each_scope_in_key_order() {
     let keys = populate(&store).await;
     let scopes = [
         Scope::default(),
-        Scope {
-            resource: Some("/secrets".to_owned()),
-            namespace: None,
-        },
-        Scope {
-            resource: Some("/secrets".to_owned()),
-            namespace: Some("ns-a".to_owned()),
-        },
-        Scope {
-            resource: None,
-            namespace: Some("ns-b".to_owned()),
-        },
-        Scope {
-            resource: Some("/absent".to_owned()),
-            namespace: None,
-        },
+        Scope { resource: Some("/secrets".to_owned()), namespace: None },
+        Scope { resource: Some("/secrets".to_owned()), namespace: Some("ns-a".to_owned()) },
+        Scope { resource: None, namespace: Some("ns-b".to_owned()) },
+        Scope { resource: Some("/absent".to_owned()), namespace: None },
     ];
     for scope in &scopes {
         let expected: Vec<ObjectKey> = keys.iter().filter(|k| scope.contains(k)).cloned().collect();
@@ -419,11 +313,7 @@ async fn list_pages_through_each_scope_in_key_order() {
             assert_eq!(parse(item)["metadata"]["name"], k.name.as_str());
         }
         for limit in [1, 2, 4, 100] {
-            assert_eq!(
-                list_all_pages(&store, scope, limit, None),
-                expected,
-                "{scope:?} limit {limit}"
-            );
+            assert_eq!(list_all_pages(&store, scope, limit, None), expected, "{scope:?} limit {limit}");
         }
     }
 }
@@ -436,20 +326,9 @@ async fn continued_list_serves_the_first_page_snapshot() {
     for name in &names {
         create(&store, &cm(name)).await;
     }
-    let scope = Scope {
-        resource: Some(CONFIGMAPS.to_owned()),
-        namespace: Some("default".to_owned()),
-    };
+    let scope = Scope { resource: Some(CONFIGMAPS.to_owned()), namespace: Some("default".to_owned()) };
     let snapshot = store.list(&scope, &ListOptions::default()).unwrap();
-    let first = store
-        .list(
-            &scope,
-            &ListOptions {
-                limit: Some(7),
-                ..ListOptions::default()
-            },
-        )
-        .unwrap();
+    let first = store.list(&scope, &ListOptions { limit: Some(7), ..ListOptions::default() }).unwrap();
     assert!(first.more);
 
     // Concurrent changes before and after the page boundary: updates,
@@ -463,10 +342,7 @@ async fn continued_list_serves_the_first_page_snapshot() {
                 0 => vec![put(&cm(&name), "changed", Expect::Exists)],
                 1 => vec![delete(&cm(&name), Expect::Exists)],
                 2 => vec![put(&cm(&format!("{name}-new")), "v", Expect::Absent)],
-                _ => vec![
-                    delete(&cm(&name), Expect::Exists),
-                    put(&cm(&name), "again", Expect::Absent),
-                ],
+                _ => vec![delete(&cm(&name), Expect::Exists), put(&cm(&name), "again", Expect::Absent)],
             };
             store.commit(batch).await.unwrap();
         }));
@@ -479,11 +355,7 @@ async fn continued_list_serves_the_first_page_snapshot() {
 
     let mut keys = first.keys.clone();
     let mut items = first.items.clone();
-    let mut options = ListOptions {
-        at_rv: Some(first.rv),
-        start_after: first.keys.last().cloned(),
-        limit: Some(5),
-    };
+    let mut options = ListOptions { at_rv: Some(first.rv), start_after: first.keys.last().cloned(), limit: Some(5) };
     loop {
         let page = store.list(&scope, &options).unwrap();
         assert_eq!(page.rv, first.rv);
@@ -520,38 +392,14 @@ async fn list_at_an_intermediate_version() {
         ])
         .await
         .unwrap();
-    let page = store
-        .list(
-            &Scope::default(),
-            &ListOptions {
-                at_rv: Some(middle),
-                ..ListOptions::default()
-            },
-        )
-        .unwrap();
+    let page = store.list(&Scope::default(), &ListOptions { at_rv: Some(middle), ..ListOptions::default() }).unwrap();
     assert_eq!(page.keys, [cm("a"), cm("b")]);
     assert_eq!(page.items[0].json, a.json);
     assert_eq!(page.items[1].json, b.json);
-    let page = store
-        .list(
-            &Scope::default(),
-            &ListOptions {
-                at_rv: Some(a.rv),
-                ..ListOptions::default()
-            },
-        )
-        .unwrap();
+    let page = store.list(&Scope::default(), &ListOptions { at_rv: Some(a.rv), ..ListOptions::default() }).unwrap();
     assert_eq!(page.keys, [cm("a")]);
     // A version in the future serves the latest state.
-    let future = store
-        .list(
-            &Scope::default(),
-            &ListOptions {
-                at_rv: Some(1000),
-                ..ListOptions::default()
-            },
-        )
-        .unwrap();
+    let future = store.list(&Scope::default(), &ListOptions { at_rv: Some(1000), ..ListOptions::default() }).unwrap();
     assert_eq!(future.keys, [cm("a"), cm("c")]);
     assert_eq!(future.rv, store.current_rv());
 }
@@ -565,24 +413,9 @@ async fn versions_older_than_the_history_are_expired() {
     }
     assert_eq!(store.current_rv(), 10);
     assert_eq!(store.oldest_rv(), 5);
-    let at = |rv| ListOptions {
-        at_rv: Some(rv),
-        ..ListOptions::default()
-    };
-    assert!(matches!(
-        store.list(&Scope::default(), &at(4)),
-        Err(StoreError::Expired {
-            requested: 4,
-            oldest: 5
-        })
-    ));
-    assert!(matches!(
-        store.watch(&Scope::default(), 4),
-        Err(StoreError::Expired {
-            requested: 4,
-            oldest: 5
-        })
-    ));
+    let at = |rv| ListOptions { at_rv: Some(rv), ..ListOptions::default() };
+    assert!(matches!(store.list(&Scope::default(), &at(4)), Err(StoreError::Expired { requested: 4, oldest: 5 })));
+    assert!(matches!(store.watch(&Scope::default(), 4), Err(StoreError::Expired { requested: 4, oldest: 5 })));
     assert_eq!(store.list(&Scope::default(), &at(5)).unwrap().keys.len(), 5);
     let mut watch = store.watch(&Scope::default(), 5).unwrap();
     assert_eq!(next(&mut watch).await.unwrap().unwrap().object.rv, 6);
@@ -590,13 +423,7 @@ async fn versions_older_than_the_history_are_expired() {
     // After a restart only the current version can be resumed from.
     store.close().await;
     let store = Store::open(&dir.path().join("store.redb"), StoreOptions { history: 5 }).unwrap();
-    assert!(matches!(
-        store.watch(&Scope::default(), 9),
-        Err(StoreError::Expired {
-            requested: 9,
-            oldest: 10
-        })
-    ));
+    assert!(matches!(store.watch(&Scope::default(), 9), Err(StoreError::Expired { requested: 9, oldest: 10 })));
     assert!(store.watch(&Scope::default(), 10).is_ok());
 }
 
@@ -614,19 +441,10 @@ async fn watch_replays_history_then_follows_live_writes_without_gaps() {
         writers.push(tokio::spawn(async move {
             for i in 0..50 {
                 let k = cm(&format!("live-{t}-{i}"));
-                store
-                    .commit(vec![put(&k, "v", Expect::Absent)])
-                    .await
-                    .unwrap();
-                store
-                    .commit(vec![put(&k, "w", Expect::Exists)])
-                    .await
-                    .unwrap();
+                store.commit(vec![put(&k, "v", Expect::Absent)]).await.unwrap();
+                store.commit(vec![put(&k, "w", Expect::Exists)]).await.unwrap();
                 if i % 5 == 0 {
-                    store
-                        .commit(vec![delete(&k, Expect::Exists)])
-                        .await
-                        .unwrap();
+                    store.commit(vec![delete(&k, Expect::Exists)]).await.unwrap();
                 }
             }
         }));
@@ -652,15 +470,8 @@ async fn events_carry_kind_and_previous_state() {
     let mut watch = store.watch(&Scope::default(), 0).unwrap();
     let a = cm("a");
     let created = create(&store, &a).await;
-    let updated = store
-        .commit(vec![put(&a, "w", Expect::Exists)])
-        .await
-        .unwrap()
-        .remove(0);
-    store
-        .commit(vec![delete(&a, Expect::Exists)])
-        .await
-        .unwrap();
+    let updated = store.commit(vec![put(&a, "w", Expect::Exists)]).await.unwrap().remove(0);
+    store.commit(vec![delete(&a, Expect::Exists)]).await.unwrap();
 
     let added = next(&mut watch).await.unwrap().unwrap();
     assert_eq!(added.kind, EventKind::Added);
@@ -688,18 +499,9 @@ async fn watch_sees_only_its_scope() {
     let start = store.current_rv();
     let scopes = [
         Scope::default(),
-        Scope {
-            resource: Some("/secrets".to_owned()),
-            namespace: None,
-        },
-        Scope {
-            resource: Some("/secrets".to_owned()),
-            namespace: Some("ns-a".to_owned()),
-        },
-        Scope {
-            resource: None,
-            namespace: Some("ns-b".to_owned()),
-        },
+        Scope { resource: Some("/secrets".to_owned()), namespace: None },
+        Scope { resource: Some("/secrets".to_owned()), namespace: Some("ns-a".to_owned()) },
+        Scope { resource: None, namespace: Some("ns-b".to_owned()) },
     ];
     // Half the watchers replay from history, half follow live.
     let keys = populate(&store).await;
@@ -710,23 +512,12 @@ async fn watch_sees_only_its_scope() {
         watches.push((scope.clone(), store.watch(scope, middle).unwrap()));
     }
     for k in &keys {
-        store
-            .commit(vec![put(k, "again", Expect::Exists)])
-            .await
-            .unwrap();
+        store.commit(vec![put(k, "again", Expect::Exists)]).await.unwrap();
     }
     // A last write to every scope, so each watcher knows when it has seen all.
-    let markers = [
-        key("/secrets", "ns-a", "zz-last"),
-        key("/secrets", "ns-b", "zz-last"),
-    ];
+    let markers = [key("/secrets", "ns-a", "zz-last"), key("/secrets", "ns-b", "zz-last")];
     let marker_rvs: Vec<(ObjectKey, u64)> = store
-        .commit(
-            markers
-                .iter()
-                .map(|k| put(k, "v", Expect::Absent))
-                .collect(),
-        )
+        .commit(markers.iter().map(|k| put(k, "v", Expect::Absent)).collect())
         .await
         .unwrap()
         .iter()
@@ -735,11 +526,7 @@ async fn watch_sees_only_its_scope() {
         .collect();
 
     for (i, (scope, mut watch)) in watches.into_iter().enumerate() {
-        let in_scope: Vec<u64> = marker_rvs
-            .iter()
-            .filter(|(k, _)| scope.contains(k))
-            .map(|(_, rv)| *rv)
-            .collect();
+        let in_scope: Vec<u64> = marker_rvs.iter().filter(|(k, _)| scope.contains(k)).map(|(_, rv)| *rv).collect();
         let last = *in_scope.iter().max().unwrap();
         let mut seen = Vec::new();
         loop {
@@ -760,8 +547,7 @@ async fn watch_sees_only_its_scope() {
 #[tokio::test]
 async fn slow_watcher_expires_without_blocking_writers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with_buffer(&dir.path().join("store.redb"), StoreOptions::default(), 4)
-        .unwrap();
+    let store = Store::open_with_buffer(&dir.path().join("store.redb"), StoreOptions::default(), 4).unwrap();
     let mut slow = store.watch(&Scope::default(), 0).unwrap();
     let mut fast = store.watch(&Scope::default(), 0).unwrap();
     for i in 0..20 {
@@ -806,10 +592,7 @@ async fn concurrent_writers_are_all_durable() {
         tasks.push(tokio::spawn(async move {
             for i in 0..40 {
                 let k = cm(&format!("w{t}-{i}"));
-                store
-                    .commit(vec![put(&k, "v", Expect::Absent)])
-                    .await
-                    .unwrap();
+                store.commit(vec![put(&k, "v", Expect::Absent)]).await.unwrap();
             }
         }));
     }
@@ -821,9 +604,7 @@ async fn concurrent_writers_are_all_durable() {
 
     let store = open(dir.path());
     assert_eq!(store.current_rv(), 640);
-    let all = store
-        .list(&Scope::default(), &ListOptions::default())
-        .unwrap();
+    let all = store.list(&Scope::default(), &ListOptions::default()).unwrap();
     assert_eq!(all.items.len(), 640);
     let rvs: BTreeSet<u64> = all.items.iter().map(|o| o.rv).collect();
     assert_eq!(rvs, (1..=640).collect());
@@ -854,10 +635,7 @@ async fn crash_child_writer() {
             for i in 0..1_000_000 {
                 let name = format!("t{t}-{i}");
                 println!("start {name}");
-                store
-                    .commit(vec![put(&cm(&name), "v", Expect::Absent)])
-                    .await
-                    .unwrap();
+                store.commit(vec![put(&cm(&name), "v", Expect::Absent)]).await.unwrap();
                 println!("ack {name}");
             }
         }));
@@ -872,12 +650,7 @@ fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.redb");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "store::tests::crash_child_writer",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "store::tests::crash_child_writer", "--nocapture", "--test-threads=1"])
         .env(CRASH_CHILD_ENV, &db)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -909,10 +682,7 @@ fn acknowledged_writes_survive_kill_9() {
             Ok(line) => record(line, &mut started, &mut acked),
             Err(error) => {
                 let _ = child.kill();
-                panic!(
-                    "the child stopped writing after {} acks: {error}",
-                    acked.len()
-                );
+                panic!("the child stopped writing after {} acks: {error}", acked.len());
             }
         }
     }
@@ -925,21 +695,13 @@ fn acknowledged_writes_survive_kill_9() {
     reader.join().unwrap();
 
     let store = Store::open(&db, StoreOptions::default()).unwrap();
-    let all = store
-        .list(&Scope::default(), &ListOptions::default())
-        .unwrap();
+    let all = store.list(&Scope::default(), &ListOptions::default()).unwrap();
     let present: BTreeSet<String> = all.keys.iter().map(|k| k.name.clone()).collect();
     let lost: Vec<&String> = acked.difference(&present).collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
     let unacked: Vec<&String> = present.difference(&acked).collect();
-    assert!(
-        unacked.iter().all(|name| started.contains(*name)),
-        "writes that were never sent: {unacked:?}"
-    );
-    assert!(
-        unacked.len() <= CRASH_WRITERS,
-        "more unacknowledged writes than were in flight: {unacked:?}"
-    );
+    assert!(unacked.iter().all(|name| started.contains(*name)), "writes that were never sent: {unacked:?}");
+    assert!(unacked.len() <= CRASH_WRITERS, "more unacknowledged writes than were in flight: {unacked:?}");
     // Every object is whole, and the counter is past every version.
     for item in &all.items {
         assert_eq!(json_rv(item), item.rv.to_string());

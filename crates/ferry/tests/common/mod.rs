@@ -53,11 +53,14 @@ pub struct ServerOptions {
     pub faults: Option<String>,
     /// Extra environment for the server process.
     pub env: Vec<(String, String)>,
+    /// `--watch-history`: changes kept for resuming watches (server default
+    /// when `None`).
+    pub watch_history: Option<usize>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { simulation: Sim::On, ready_delay_ms: 200, faults: None, env: Vec::new() }
+        ServerOptions { simulation: Sim::On, ready_delay_ms: 200, faults: None, env: Vec::new(), watch_history: None }
     }
 }
 
@@ -137,6 +140,9 @@ impl Server {
         if options.simulation == Sim::Off {
             cmd.arg("--no-simulation");
         }
+        if let Some(history) = options.watch_history {
+            cmd.args(["--watch-history", &history.to_string()]);
+        }
         if let Some(faults) = &options.faults {
             let path = dirs.root().join("faults.yaml");
             std::fs::write(&path, faults).expect("write faults file");
@@ -187,10 +193,10 @@ impl Server {
         let start = Instant::now();
         loop {
             let req = http::Request::get("/readyz").body(Vec::new()).expect("request");
-            if let Ok(text) = anonymous.request_text(req).await {
-                if text.trim() == "ok" {
-                    return;
-                }
+            if let Ok(text) = anonymous.request_text(req).await
+                && text.trim() == "ok"
+            {
+                return;
             }
             if start.elapsed() > START_DEADLINE {
                 panic!("/readyz did not answer ok within {START_DEADLINE:?}; log:\n{}", self.log_tail());

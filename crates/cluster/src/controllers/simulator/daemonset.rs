@@ -20,41 +20,23 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         return Ok(Next::Done);
     }
     let pods_rt = runtime::resource(cluster, "", "v1", "pods")?;
-    let pods = runtime::controlled_by(
-        runtime::list_values(cluster, &pods_rt, Some(namespace))?,
-        runtime::uid_of(&ds),
-    );
+    let pods = runtime::controlled_by(runtime::list_values(cluster, &pods_rt, Some(namespace))?, runtime::uid_of(&ds));
     let (create, delete) = daemonset_plan(&ds, &pods);
     let options = runtime::manager(CONTROLLER_MANAGER);
     if create {
         let hash = revision(&ds);
-        let generation = runtime::int_at(&ds, &["metadata", "generation"])
-            .unwrap_or(1)
-            .to_string();
-        let template = runtime::at(&ds, &["spec", "template"])
-            .cloned()
-            .unwrap_or(Value::Null);
+        let generation = runtime::int_at(&ds, &["metadata", "generation"]).unwrap_or(1).to_string();
+        let template = runtime::at(&ds, &["spec", "template"]).cloned().unwrap_or(Value::Null);
         let pod = super::pod_from_template(
             &ds,
             &template,
             &format!("{name}-{}", super::random_suffix()),
-            &[
-                (REVISION_LABEL, &hash),
-                ("pod-template-generation", &generation),
-            ],
+            &[(REVISION_LABEL, &hash), ("pod-template-generation", &generation)],
         );
-        runtime::tolerate(
-            cluster.create(&pods_rt, namespace, pod, &options).await,
-            Reason::AlreadyExists,
-        )?;
+        runtime::tolerate(cluster.create(&pods_rt, namespace, pod, &options).await, Reason::AlreadyExists)?;
     }
     for pod in &delete {
-        runtime::tolerate(
-            cluster
-                .delete(&pods_rt, namespace, pod, &DeleteOptions::default())
-                .await,
-            Reason::NotFound,
-        )?;
+        runtime::tolerate(cluster.delete(&pods_rt, namespace, pod, &DeleteOptions::default()).await, Reason::NotFound)?;
     }
     let (status, next) = daemonset_status(&ds, &pods, chrono::Utc::now());
     super::write_status(cluster, &rt, &ds, status, CONTROLLER_MANAGER).await?;
@@ -79,23 +61,12 @@ pub fn daemonset_plan(ds: &Value, pods: &[Value]) -> (bool, Vec<String>) {
     let hash = revision(ds);
     let active: Vec<&Value> = pods.iter().filter(|p| super::is_active(p)).collect();
     if !node_matches(ds) {
-        return (
-            false,
-            active
-                .iter()
-                .map(|p| runtime::name_of(p).to_owned())
-                .collect(),
-        );
+        return (false, active.iter().map(|p| runtime::name_of(p).to_owned()).collect());
     }
     let on_delete = runtime::str_at(ds, &["spec", "updateStrategy", "type"]) == "OnDelete";
-    let (current, outdated): (Vec<&Value>, Vec<&Value>) = active.iter().partition(|p| {
-        on_delete || runtime::str_at(p, &["metadata", "labels", REVISION_LABEL]) == hash
-    });
-    let mut delete: Vec<String> = current
-        .iter()
-        .skip(1)
-        .map(|p| runtime::name_of(p).to_owned())
-        .collect();
+    let (current, outdated): (Vec<&Value>, Vec<&Value>) =
+        active.iter().partition(|p| on_delete || runtime::str_at(p, &["metadata", "labels", REVISION_LABEL]) == hash);
+    let mut delete: Vec<String> = current.iter().skip(1).map(|p| runtime::name_of(p).to_owned()).collect();
     delete.extend(outdated.iter().map(|p| runtime::name_of(p).to_owned()));
     let terminating = pods.iter().any(runtime::is_terminating);
     // The replacement starts once the outdated Pod is gone (maxUnavailable 1).
@@ -105,11 +76,7 @@ pub fn daemonset_plan(ds: &Value, pods: &[Value]) -> (bool, Vec<String>) {
 
 /// The status a DaemonSet should have with these Pods.
 pub fn daemonset_status(ds: &Value, pods: &[Value], now: Timestamp) -> (Value, Next) {
-    let mut status: Map<String, Value> = ds
-        .get("status")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut status: Map<String, Value> = ds.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
     let hash = revision(ds);
     let desired = i64::from(node_matches(ds));
     let min_ready = super::min_ready(ds);
@@ -129,28 +96,13 @@ pub fn daemonset_status(ds: &Value, pods: &[Value], now: Timestamp) -> (Value, N
             updated += 1;
         }
     }
-    status.insert(
-        "currentNumberScheduled".into(),
-        scheduled.min(desired).into(),
-    );
+    status.insert("currentNumberScheduled".into(), scheduled.min(desired).into());
     status.insert("desiredNumberScheduled".into(), desired.into());
-    status.insert(
-        "numberMisscheduled".into(),
-        (scheduled - desired).max(0).into(),
-    );
+    status.insert("numberMisscheduled".into(), (scheduled - desired).max(0).into());
     status.insert("numberReady".into(), ready.into());
     runtime::put_nonzero(&mut status, "numberAvailable", available);
-    runtime::put_nonzero(
-        &mut status,
-        "numberUnavailable",
-        (desired - available).max(0),
-    );
+    runtime::put_nonzero(&mut status, "numberUnavailable", (desired - available).max(0));
     runtime::put_nonzero(&mut status, "updatedNumberScheduled", updated);
-    status.insert(
-        "observedGeneration".into(),
-        runtime::int_at(ds, &["metadata", "generation"])
-            .unwrap_or(0)
-            .into(),
-    );
+    status.insert("observedGeneration".into(), runtime::int_at(ds, &["metadata", "generation"]).unwrap_or(0).into());
     (Value::Object(status), next)
 }

@@ -57,23 +57,14 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         return Ok(Next::Done);
     }
     let rs_rt = runtime::resource(cluster, "apps", "v1", "replicasets")?;
-    let rss = runtime::controlled_by(
-        runtime::list_values(cluster, &rs_rt, Some(namespace))?,
-        runtime::uid_of(&deploy),
-    );
+    let rss = runtime::controlled_by(runtime::list_values(cluster, &rs_rt, Some(namespace))?, runtime::uid_of(&deploy));
     let plan = deployment_plan(&deploy, &rss);
     let options = runtime::manager(CONTROLLER_MANAGER);
     if let Some(rs) = &plan.create {
-        cluster
-            .create(&rs_rt, namespace, rs.clone(), &options)
-            .await?;
+        cluster.create(&rs_rt, namespace, rs.clone(), &options).await?;
     }
     for update in &plan.updates {
-        let Some(mut rs) = rss
-            .iter()
-            .find(|rs| runtime::name_of(rs) == update.name)
-            .cloned()
-        else {
+        let Some(mut rs) = rss.iter().find(|rs| runtime::name_of(rs) == update.name).cloned() else {
             continue;
         };
         if let Some(spec) = rs.get_mut("spec").and_then(Value::as_object_mut) {
@@ -82,32 +73,16 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         if let Some(revision) = update.revision {
             set_annotation(&mut rs, REVISION, &revision.to_string());
         }
-        cluster
-            .update(
-                &rs_rt,
-                namespace,
-                &update.name,
-                Subresource::Main,
-                rs,
-                &options,
-            )
-            .await?;
+        cluster.update(&rs_rt, namespace, &update.name, Subresource::Main, rs, &options).await?;
     }
     for name in &plan.delete {
-        runtime::tolerate(
-            cluster
-                .delete(&rs_rt, namespace, name, &DeleteOptions::default())
-                .await,
-            Reason::NotFound,
-        )?;
+        runtime::tolerate(cluster.delete(&rs_rt, namespace, name, &DeleteOptions::default()).await, Reason::NotFound)?;
     }
     let revision = plan.revision.to_string();
     if runtime::str_at(&deploy, &["metadata", "annotations", REVISION]) != revision {
         let mut annotated = deploy.clone();
         set_annotation(&mut annotated, REVISION, &revision);
-        cluster
-            .update(&rt, namespace, name, Subresource::Main, annotated, &options)
-            .await?;
+        cluster.update(&rt, namespace, name, Subresource::Main, annotated, &options).await?;
         // The update's event brings the Deployment back for its status.
         return Ok(Next::Done);
     }
@@ -134,15 +109,11 @@ fn set_annotation(object: &mut Value, key: &str, value: &str) {
 }
 
 fn revision_of(rs: &Value) -> i64 {
-    runtime::str_at(rs, &["metadata", "annotations", REVISION])
-        .parse()
-        .unwrap_or(0)
+    runtime::str_at(rs, &["metadata", "annotations", REVISION]).parse().unwrap_or(0)
 }
 
 fn spec_replicas(rs: &Value) -> i64 {
-    runtime::int_at(rs, &["spec", "replicas"])
-        .unwrap_or(0)
-        .max(0)
+    runtime::int_at(rs, &["spec", "replicas"]).unwrap_or(0).max(0)
 }
 
 fn status_int(rs: &Value, field: &str) -> i64 {
@@ -150,26 +121,14 @@ fn status_int(rs: &Value, field: &str) -> i64 {
 }
 
 /// Resolves an int-or-percent rolling parameter against `desired`.
-pub(crate) fn resolve_int_or_percent(
-    value: Option<&Value>,
-    desired: i64,
-    default_percent: i64,
-    round_up: bool,
-) -> i64 {
+pub(crate) fn resolve_int_or_percent(value: Option<&Value>, desired: i64, default_percent: i64, round_up: bool) -> i64 {
     let percent = |p: i64| {
         let scaled = p.saturating_mul(desired);
-        if round_up {
-            (scaled + 99) / 100
-        } else {
-            scaled / 100
-        }
+        if round_up { (scaled + 99) / 100 } else { scaled / 100 }
     };
     match value {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0).max(0),
-        Some(Value::String(s)) => match s
-            .strip_suffix('%')
-            .and_then(|p| p.trim().parse::<i64>().ok())
-        {
+        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.trim().parse::<i64>().ok()) {
             Some(p) => percent(p.max(0)),
             None => s.parse::<i64>().unwrap_or(0).max(0),
         },
@@ -182,17 +141,8 @@ pub(crate) fn surge_and_unavailable(deploy: &Value) -> (i64, i64) {
     let desired = super::desired_replicas(deploy);
     let rolling = runtime::at(deploy, &["spec", "strategy", "rollingUpdate"]);
     let surge = resolve_int_or_percent(rolling.and_then(|r| r.get("maxSurge")), desired, 25, true);
-    let unavailable = resolve_int_or_percent(
-        rolling.and_then(|r| r.get("maxUnavailable")),
-        desired,
-        25,
-        false,
-    );
-    if surge == 0 && unavailable == 0 {
-        (0, 1)
-    } else {
-        (surge, unavailable.min(desired))
-    }
+    let unavailable = resolve_int_or_percent(rolling.and_then(|r| r.get("maxUnavailable")), desired, 25, false);
+    if surge == 0 && unavailable == 0 { (0, 1) } else { (surge, unavailable.min(desired)) }
 }
 
 /// The hash of the Deployment's current pod template.
@@ -202,16 +152,12 @@ pub(crate) fn deployment_hash(deploy: &Value) -> String {
 
 /// The new ReplicaSet (for the current template) among `rss`.
 fn find_new<'a>(rss: &'a [Value], hash: &str) -> Option<&'a Value> {
-    rss.iter()
-        .find(|rs| runtime::str_at(rs, &["metadata", "labels", HASH_LABEL]) == hash)
+    rss.iter().find(|rs| runtime::str_at(rs, &["metadata", "labels", HASH_LABEL]) == hash)
 }
 
 /// Old ReplicaSets, oldest first.
 fn olds<'a>(rss: &'a [Value], new_name: &str) -> Vec<&'a Value> {
-    let mut out: Vec<&Value> = rss
-        .iter()
-        .filter(|rs| runtime::name_of(rs) != new_name)
-        .collect();
+    let mut out: Vec<&Value> = rss.iter().filter(|rs| runtime::name_of(rs) != new_name).collect();
     out.sort_by(|a, b| {
         revision_of(a)
             .cmp(&revision_of(b))
@@ -227,9 +173,7 @@ fn olds<'a>(rss: &'a [Value], new_name: &str) -> Vec<&'a Value> {
 /// The ReplicaSet a Deployment's template calls for.
 pub(crate) fn new_replicaset(deploy: &Value, hash: &str, replicas: i64, revision: i64) -> Value {
     let name = format!("{}-{hash}", runtime::name_of(deploy));
-    let mut template = runtime::at(deploy, &["spec", "template"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let mut template = runtime::at(deploy, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
     if let Some(t) = template.as_object_mut() {
         let metadata = t.entry("metadata").or_insert_with(|| json!({}));
         if let Some(m) = metadata.as_object_mut() {
@@ -239,25 +183,19 @@ pub(crate) fn new_replicaset(deploy: &Value, hash: &str, replicas: i64, revision
             }
         }
     }
-    let mut selector = runtime::at(deploy, &["spec", "selector"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let mut selector = runtime::at(deploy, &["spec", "selector"]).cloned().unwrap_or_else(|| json!({}));
     if let Some(s) = selector.as_object_mut() {
         let match_labels = s.entry("matchLabels").or_insert_with(|| json!({}));
         if let Some(m) = match_labels.as_object_mut() {
             m.insert(HASH_LABEL.into(), hash.into());
         }
     }
-    let labels = runtime::at(&template, &["metadata", "labels"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let labels = runtime::at(&template, &["metadata", "labels"]).cloned().unwrap_or_else(|| json!({}));
     let desired = super::desired_replicas(deploy);
     let (surge, _) = surge_and_unavailable(deploy);
     let mut spec = Map::new();
     spec.insert("replicas".into(), replicas.into());
-    if let Some(min_ready) =
-        runtime::int_at(deploy, &["spec", "minReadySeconds"]).filter(|m| *m > 0)
-    {
+    if let Some(min_ready) = runtime::int_at(deploy, &["spec", "minReadySeconds"]).filter(|m| *m > 0) {
         spec.insert("minReadySeconds".into(), min_ready.into());
     }
     spec.insert("selector".into(), selector);
@@ -286,9 +224,8 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
     let desired = super::desired_replicas(deploy);
     let hash = deployment_hash(deploy);
     let new = find_new(rss, &hash);
-    let new_name = new
-        .map(|rs| runtime::name_of(rs).to_owned())
-        .unwrap_or_else(|| format!("{}-{hash}", runtime::name_of(deploy)));
+    let new_name =
+        new.map(|rs| runtime::name_of(rs).to_owned()).unwrap_or_else(|| format!("{}-{hash}", runtime::name_of(deploy)));
     let old = olds(rss, &new_name);
     let max_old_revision = old.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
     let revision = match new {
@@ -296,12 +233,7 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
         _ => max_old_revision + 1,
     };
     let paused = runtime::at(deploy, &["spec", "paused"]).and_then(Value::as_bool) == Some(true);
-    let mut plan = DeploymentPlan {
-        create: None,
-        updates: Vec::new(),
-        delete: Vec::new(),
-        revision,
-    };
+    let mut plan = DeploymentPlan { create: None, updates: Vec::new(), delete: Vec::new(), revision };
     if paused {
         // A paused Deployment neither rolls nor scales.
         plan.revision = new.map(revision_of).unwrap_or(max_old_revision);
@@ -309,9 +241,7 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
     }
 
     let new_current = new.map(spec_replicas).unwrap_or(0);
-    let new_available = new
-        .map(|rs| status_int(rs, "availableReplicas"))
-        .unwrap_or(0);
+    let new_available = new.map(|rs| status_int(rs, "availableReplicas")).unwrap_or(0);
     let old_total: i64 = old.iter().map(|rs| spec_replicas(rs)).sum();
     let mut old_targets: Vec<i64> = old.iter().map(|rs| spec_replicas(rs)).collect();
     let recreate = runtime::str_at(deploy, &["spec", "strategy", "type"]) == "Recreate";
@@ -333,11 +263,7 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
         } else {
             let allowed = desired + surge;
             let current = old_total + new_current;
-            if current >= allowed {
-                new_current
-            } else {
-                desired.min(new_current + allowed - current)
-            }
+            if current >= allowed { new_current } else { desired.min(new_current + allowed - current) }
         };
         if target == new_current {
             // Scaled up nothing this round: scale old ones down as far as
@@ -350,16 +276,11 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
                 // Unhealthy old replicas can go first: they serve nothing.
                 let mut budget = max_scaled_down;
                 for (i, rs) in old.iter().enumerate() {
-                    let unhealthy = (old_targets[i] - status_int(rs, "availableReplicas"))
-                        .max(0)
-                        .min(budget);
+                    let unhealthy = (old_targets[i] - status_int(rs, "availableReplicas")).max(0).min(budget);
                     old_targets[i] -= unhealthy;
                     budget -= unhealthy;
                 }
-                let available: i64 = rss
-                    .iter()
-                    .map(|rs| status_int(rs, "availableReplicas"))
-                    .sum();
+                let available: i64 = rss.iter().map(|rs| status_int(rs, "availableReplicas")).sum();
                 let mut scale_down = (available - min_available).max(0);
                 for target in old_targets.iter_mut() {
                     let take = (*target).min(scale_down);
@@ -376,26 +297,17 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
         Some(rs) => {
             let revision_change = (revision_of(rs) != revision).then_some(revision);
             if spec_replicas(rs) != new_target || revision_change.is_some() {
-                plan.updates.push(RsUpdate {
-                    name: new_name.clone(),
-                    replicas: new_target,
-                    revision: revision_change,
-                });
+                plan.updates.push(RsUpdate { name: new_name.clone(), replicas: new_target, revision: revision_change });
             }
         }
     }
     for (rs, target) in old.iter().zip(&old_targets) {
         if spec_replicas(rs) != *target {
-            plan.updates.push(RsUpdate {
-                name: runtime::name_of(rs).to_owned(),
-                replicas: *target,
-                revision: None,
-            });
+            plan.updates.push(RsUpdate { name: runtime::name_of(rs).to_owned(), replicas: *target, revision: None });
         }
     }
-    let limit = runtime::int_at(deploy, &["spec", "revisionHistoryLimit"])
-        .unwrap_or(DEFAULT_HISTORY_LIMIT)
-        .max(0) as usize;
+    let limit =
+        runtime::int_at(deploy, &["spec", "revisionHistoryLimit"]).unwrap_or(DEFAULT_HISTORY_LIMIT).max(0) as usize;
     let empty: Vec<&&Value> = old
         .iter()
         .zip(&old_targets)
@@ -403,10 +315,7 @@ pub fn deployment_plan(deploy: &Value, rss: &[Value]) -> DeploymentPlan {
         .map(|(rs, _)| rs)
         .collect();
     if empty.len() > limit {
-        plan.delete = empty[..empty.len() - limit]
-            .iter()
-            .map(|rs| runtime::name_of(rs).to_owned())
-            .collect();
+        plan.delete = empty[..empty.len() - limit].iter().map(|rs| runtime::name_of(rs).to_owned()).collect();
     }
     plan
 }
@@ -418,9 +327,8 @@ pub fn deployment_status(deploy: &Value, rss: &[Value], now: Timestamp) -> (Valu
     let desired = super::desired_replicas(deploy);
     let hash = deployment_hash(deploy);
     let new = find_new(rss, &hash);
-    let new_name = new
-        .map(|rs| runtime::name_of(rs).to_owned())
-        .unwrap_or_else(|| format!("{}-{hash}", runtime::name_of(deploy)));
+    let new_name =
+        new.map(|rs| runtime::name_of(rs).to_owned()).unwrap_or_else(|| format!("{}-{hash}", runtime::name_of(deploy)));
     let sum = |field: &str| rss.iter().map(|rs| status_int(rs, field)).sum::<i64>();
     let replicas = sum("replicas");
     let updated = new.map(|rs| status_int(rs, "replicas")).unwrap_or(0);
@@ -438,11 +346,7 @@ pub fn deployment_status(deploy: &Value, rss: &[Value], now: Timestamp) -> (Valu
     runtime::put_nonzero(&mut status, "availableReplicas", available);
     runtime::put_nonzero(&mut status, "unavailableReplicas", unavailable);
 
-    let mut conditions: Vec<Value> = current
-        .get("conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut conditions: Vec<Value> = current.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let (_, max_unavailable) = surge_and_unavailable(deploy);
     if available >= desired - max_unavailable {
         runtime::set_condition(
@@ -473,11 +377,9 @@ pub fn deployment_status(deploy: &Value, rss: &[Value], now: Timestamp) -> (Valu
     let mut next = Next::Done;
     let paused = runtime::at(deploy, &["spec", "paused"]).and_then(Value::as_bool) == Some(true);
     let progressing = runtime::condition(&current, "Progressing").cloned();
-    let deadline = runtime::int_at(deploy, &["spec", "progressDeadlineSeconds"])
-        .unwrap_or(DEFAULT_PROGRESS_DEADLINE)
-        .max(0);
-    let complete =
-        new.is_some() && updated == desired && replicas == desired && available == desired;
+    let deadline =
+        runtime::int_at(deploy, &["spec", "progressDeadlineSeconds"]).unwrap_or(DEFAULT_PROGRESS_DEADLINE).max(0);
+    let complete = new.is_some() && updated == desired && replicas == desired && available == desired;
     let old_int = |field: &str| runtime::int_at(&current, &[field]).unwrap_or(0);
     let spec_changed = runtime::int_at(&current, &["observedGeneration"]).unwrap_or(0) < generation;
     let made_progress = spec_changed
@@ -486,9 +388,7 @@ pub fn deployment_status(deploy: &Value, rss: &[Value], now: Timestamp) -> (Valu
         || ready > old_int("readyReplicas")
         || available > old_int("availableReplicas");
     let mentions_new = progressing.as_ref().is_some_and(|c| {
-        c.get("message")
-            .and_then(Value::as_str)
-            .is_some_and(|m| m.contains(&format!("\"{new_name}\"")))
+        c.get("message").and_then(Value::as_str).is_some_and(|m| m.contains(&format!("\"{new_name}\"")))
     });
     if paused {
         runtime::set_condition(
@@ -516,36 +416,21 @@ pub fn deployment_status(deploy: &Value, rss: &[Value], now: Timestamp) -> (Valu
         );
     } else if made_progress || progressing.is_none() || !mentions_new {
         let (reason, message) = if mentions_new {
-            (
-                "ReplicaSetUpdated",
-                format!("ReplicaSet \"{new_name}\" is progressing."),
-            )
+            ("ReplicaSetUpdated", format!("ReplicaSet \"{new_name}\" is progressing."))
         } else {
-            (
-                "NewReplicaSetCreated",
-                format!("Created new replica set \"{new_name}\""),
-            )
+            ("NewReplicaSetCreated", format!("Created new replica set \"{new_name}\""))
         };
         runtime::set_condition(
             &mut conditions,
-            Condition {
-                type_: "Progressing",
-                status: "True",
-                reason,
-                message,
-            },
+            Condition { type_: "Progressing", status: "True", reason, message },
             UpdateTime::Touch,
             now,
         );
         next = Next::After(Duration::from_secs(deadline.unsigned_abs()));
     } else if let Some(condition) = &progressing {
-        let timed_out =
-            condition.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded");
-        let last_update = condition
-            .get("lastUpdateTime")
-            .and_then(Value::as_str)
-            .and_then(runtime::parse_time)
-            .unwrap_or(now);
+        let timed_out = condition.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded");
+        let last_update =
+            condition.get("lastUpdateTime").and_then(Value::as_str).and_then(runtime::parse_time).unwrap_or(now);
         let due = last_update + chrono::Duration::seconds(deadline);
         if !timed_out && due <= now {
             runtime::set_condition(

@@ -16,14 +16,9 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         return Ok(Next::Done);
     }
     let pods_rt = runtime::resource(cluster, "", "v1", "pods")?;
-    let pods = runtime::controlled_by(
-        runtime::list_values(cluster, &pods_rt, Some(namespace))?,
-        runtime::uid_of(&job),
-    );
+    let pods = runtime::controlled_by(runtime::list_values(cluster, &pods_rt, Some(namespace))?, runtime::uid_of(&job));
     let uid = runtime::uid_of(&job).to_owned();
-    let template = runtime::at(&job, &["spec", "template"])
-        .cloned()
-        .unwrap_or(Value::Null);
+    let template = runtime::at(&job, &["spec", "template"]).cloned().unwrap_or(Value::Null);
     for _ in 0..job_plan(&job, &pods) {
         let pod = super::pod_from_template(
             &job,
@@ -37,14 +32,7 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
             ],
         );
         runtime::tolerate(
-            cluster
-                .create(
-                    &pods_rt,
-                    namespace,
-                    pod,
-                    &runtime::manager(CONTROLLER_MANAGER),
-                )
-                .await,
+            cluster.create(&pods_rt, namespace, pod, &runtime::manager(CONTROLLER_MANAGER)).await,
             Reason::AlreadyExists,
         )?;
     }
@@ -54,15 +42,11 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
 }
 
 fn completions(job: &Value) -> i64 {
-    runtime::int_at(job, &["spec", "completions"])
-        .unwrap_or(1)
-        .max(0)
+    runtime::int_at(job, &["spec", "completions"]).unwrap_or(1).max(0)
 }
 
 fn phase_count(pods: &[Value], phase: &str) -> i64 {
-    pods.iter()
-        .filter(|p| runtime::str_at(p, &["status", "phase"]) == phase)
-        .count() as i64
+    pods.iter().filter(|p| runtime::str_at(p, &["status", "phase"]) == phase).count() as i64
 }
 
 fn is_finished(job: &Value) -> bool {
@@ -77,9 +61,7 @@ pub fn job_plan(job: &Value, pods: &[Value]) -> usize {
     if suspended || is_finished(job) {
         return 0;
     }
-    let parallelism = runtime::int_at(job, &["spec", "parallelism"])
-        .unwrap_or(1)
-        .max(0);
+    let parallelism = runtime::int_at(job, &["spec", "parallelism"]).unwrap_or(1).max(0);
     let succeeded = phase_count(pods, "Succeeded");
     let active = pods.iter().filter(|p| super::is_active(p)).count() as i64;
     let wanted = parallelism.min(completions(job) - succeeded);
@@ -88,11 +70,7 @@ pub fn job_plan(job: &Value, pods: &[Value]) -> usize {
 
 /// The status a Job should have with these Pods.
 pub fn job_status(job: &Value, pods: &[Value], now: Timestamp) -> Value {
-    let mut status: Map<String, Value> = job
-        .get("status")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut status: Map<String, Value> = job.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
     if is_finished(job) {
         return Value::Object(status);
     }
@@ -108,17 +86,11 @@ pub fn job_status(job: &Value, pods: &[Value], now: Timestamp) -> Value {
     runtime::put_nonzero(&mut status, "succeeded", succeeded);
     runtime::put_nonzero(&mut status, "failed", failed);
     status.insert("ready".into(), ready.into());
-    status.insert(
-        "terminating".into(),
-        (pods.iter().filter(|p| runtime::is_terminating(p)).count() as i64).into(),
-    );
+    status.insert("terminating".into(), (pods.iter().filter(|p| runtime::is_terminating(p)).count() as i64).into());
     status.insert("uncountedTerminatedPods".into(), json!({}));
     if succeeded >= completions(job) && !suspended {
-        let mut conditions: Vec<Value> = status
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut conditions: Vec<Value> =
+            status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         for type_ in ["SuccessCriteriaMet", "Complete"] {
             runtime::set_condition(
                 &mut conditions,

@@ -30,14 +30,7 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
             spec.insert("nodeName".into(), NODE_NAME.into());
         }
         sim.cluster
-            .update(
-                &rt,
-                namespace,
-                name,
-                Subresource::Main,
-                bound,
-                &runtime::manager("default-scheduler"),
-            )
+            .update(&rt, namespace, name, Subresource::Main, bound, &runtime::manager("default-scheduler"))
             .await?;
         return Ok(Next::Done);
     }
@@ -58,11 +51,7 @@ pub fn crash_count(elapsed: Duration) -> (u32, Duration, Duration) {
             let since = elapsed.saturating_sub(at);
             let more = (since.as_secs() / MAX_BACKOFF.as_secs()) as u32;
             let next_at = at + MAX_BACKOFF * (more + 1);
-            return (
-                count.saturating_add(more),
-                MAX_BACKOFF,
-                next_at.saturating_sub(elapsed),
-            );
+            return (count.saturating_add(more), MAX_BACKOFF, next_at.saturating_sub(elapsed));
         }
         if at + backoff > elapsed {
             return (count, backoff, (at + backoff).saturating_sub(elapsed));
@@ -83,9 +72,7 @@ pub(crate) fn pod_ip(uid: &str) -> String {
 
 /// A made-up, stable digest for ids.
 fn digest(seed: &str) -> String {
-    (0u8..8)
-        .map(|i| format!("{:08x}", super::fnv1a(format!("{i}/{seed}").as_bytes())))
-        .collect()
+    (0u8..8).map(|i| format!("{:08x}", super::fnv1a(format!("{i}/{seed}").as_bytes()))).collect()
 }
 
 /// What one container is doing.
@@ -110,19 +97,11 @@ fn container_state(
     let elapsed = runtime::until(start, now);
     let started_at = runtime::format_time(start);
     let uid = runtime::uid_of(pod);
-    let container_id = |restarts: u32| {
-        format!(
-            "containerd://{}",
-            digest(&format!("{uid}/{name}/{restarts}"))
-        )
-    };
+    let container_id = |restarts: u32| format!("containerd://{}", digest(&format!("{uid}/{name}/{restarts}")));
     let mut status = Map::new();
     status.insert("name".into(), name.into());
     status.insert("image".into(), image.into());
-    status.insert(
-        "imageID".into(),
-        format!("{image}@sha256:{}", digest(image)).into(),
-    );
+    status.insert("imageID".into(), format!("{image}@sha256:{}", digest(image)).into());
     let not_yet = elapsed < ready_delay;
     let (ready, completed, next, restarts, started, state, last_state) = match fault {
         Some(Fault::CrashLoop) if !not_yet => {
@@ -142,36 +121,14 @@ fn container_state(
             // The restart count only moves when a restart happens; keep the
             // recorded crash time until then so the status is stable.
             let last = previous_last_state(pod, name, restarts).unwrap_or(last);
-            (
-                false,
-                false,
-                Next::After(until_next),
-                restarts,
-                false,
-                state,
-                last,
-            )
+            (false, false, Next::After(until_next), restarts, false, state, last)
         }
-        Some(Fault::NeverReady) => (
-            false,
-            false,
-            Next::Done,
-            0,
-            true,
-            json!({"running": {"startedAt": started_at}}),
-            json!({}),
-        ),
+        Some(Fault::NeverReady) => {
+            (false, false, Next::Done, 0, true, json!({"running": {"startedAt": started_at}}), json!({}))
+        }
         _ if not_yet => {
             let wait = ready_delay - elapsed;
-            (
-                false,
-                false,
-                Next::After(wait),
-                0,
-                true,
-                json!({"running": {"startedAt": started_at}}),
-                json!({}),
-            )
+            (false, false, Next::After(wait), 0, true, json!({"running": {"startedAt": started_at}}), json!({}))
         }
         None if to_completion => {
             let finished = start + chrono::Duration::from_std(ready_delay).unwrap_or_default();
@@ -184,15 +141,7 @@ fn container_state(
             }});
             (false, true, Next::Done, 0, false, state, json!({}))
         }
-        _ => (
-            true,
-            false,
-            Next::Done,
-            0,
-            true,
-            json!({"running": {"startedAt": started_at}}),
-            json!({}),
-        ),
+        _ => (true, false, Next::Done, 0, true, json!({"running": {"startedAt": started_at}}), json!({})),
     };
     // Waiting and terminated containers carry no live container id.
     if state.get("waiting").is_none() && !completed {
@@ -203,69 +152,37 @@ fn container_state(
     status.insert("restartCount".into(), restarts.into());
     status.insert("started".into(), started.into());
     status.insert("state".into(), state);
-    ContainerState {
-        status: Value::Object(status),
-        ready,
-        completed,
-        next,
-    }
+    ContainerState { status: Value::Object(status), ready, completed, next }
 }
 
 /// The recorded last state of container `name` if its restart count is unchanged.
 fn previous_last_state(pod: &Value, name: &str, restarts: u32) -> Option<Value> {
     let statuses = runtime::at(pod, &["status", "containerStatuses"])?.as_array()?;
-    let previous = statuses
-        .iter()
-        .find(|s| s.get("name").and_then(Value::as_str) == Some(name))?;
+    let previous = statuses.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name))?;
     if previous.get("restartCount").and_then(Value::as_u64) == Some(u64::from(restarts)) {
-        previous
-            .get("lastState")
-            .filter(|l| l.get("terminated").is_some())
-            .cloned()
+        previous.get("lastState").filter(|l| l.get("terminated").is_some()).cloned()
     } else {
         None
     }
 }
 
 /// The status a Pod should have at `now`, and when to look again.
-pub fn pod_status(
-    pod: &Value,
-    faults: &FaultConfig,
-    now: Timestamp,
-    ready_delay: Duration,
-) -> (Value, Next) {
+pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay: Duration) -> (Value, Next) {
     let current = pod.get("status").cloned().unwrap_or_else(|| json!({}));
-    if matches!(
-        runtime::str_at(&current, &["phase"]),
-        "Succeeded" | "Failed"
-    ) {
+    if matches!(runtime::str_at(&current, &["phase"]), "Succeeded" | "Failed") {
         return (current, Next::Done);
     }
-    let start = current
-        .get("startTime")
-        .and_then(Value::as_str)
-        .and_then(runtime::parse_time)
-        .unwrap_or(now);
+    let start = current.get("startTime").and_then(Value::as_str).and_then(runtime::parse_time).unwrap_or(now);
     let to_completion = runtime::controller_ref(pod).is_some_and(|r| r.kind == "Job");
-    let containers: Vec<Value> = runtime::at(pod, &["spec", "containers"])
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let containers: Vec<Value> =
+        runtime::at(pod, &["spec", "containers"]).and_then(Value::as_array).cloned().unwrap_or_default();
     let mut next = Next::Done;
     let mut statuses = Vec::new();
     let mut unready = Vec::new();
     let mut all_completed = !containers.is_empty();
     for container in &containers {
         let fault = faults.fault_for(runtime::str_at(container, &["image"]));
-        let state = container_state(
-            container,
-            pod,
-            fault,
-            to_completion,
-            start,
-            now,
-            ready_delay,
-        );
+        let state = container_state(container, pod, fault, to_completion, start, now, ready_delay);
         next = next.min(state.next);
         all_completed &= state.completed;
         if !state.ready {
@@ -276,23 +193,9 @@ pub fn pod_status(
     let succeeded = to_completion && all_completed;
     let ready = !containers.is_empty() && unready.is_empty();
 
-    let mut conditions: Vec<Value> = current
-        .get("conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut conditions: Vec<Value> = current.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut set = |type_: &str, status: &str, reason: &str, message: String| {
-        runtime::set_condition(
-            &mut conditions,
-            Condition {
-                type_,
-                status,
-                reason,
-                message,
-            },
-            UpdateTime::Absent,
-            now,
-        );
+        runtime::set_condition(&mut conditions, Condition { type_, status, reason, message }, UpdateTime::Absent, now);
     };
     set("PodReadyToStartContainers", "True", "", String::new());
     set("Initialized", "True", "", String::new());
@@ -338,10 +241,7 @@ pub fn pod_status(
 
     let pod_ip = pod_ip(runtime::uid_of(pod));
     let mut status = Map::new();
-    status.insert(
-        "phase".into(),
-        (if succeeded { "Succeeded" } else { "Running" }).into(),
-    );
+    status.insert("phase".into(), (if succeeded { "Succeeded" } else { "Running" }).into());
     status.insert("conditions".into(), Value::Array(conditions));
     status.insert("hostIP".into(), NODE_IP.into());
     status.insert("hostIPs".into(), json!([{"ip": NODE_IP}]));
@@ -360,11 +260,9 @@ pub fn pod_status(
 /// (Guaranteed is not worked out).
 fn qos_class(containers: &[Value]) -> &'static str {
     let any = containers.iter().any(|c| {
-        ["requests", "limits"].iter().any(|k| {
-            runtime::at(c, &["resources", k])
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty())
-        })
+        ["requests", "limits"]
+            .iter()
+            .any(|k| runtime::at(c, &["resources", k]).and_then(Value::as_object).is_some_and(|m| !m.is_empty()))
     });
     if any { "Burstable" } else { "BestEffort" }
 }

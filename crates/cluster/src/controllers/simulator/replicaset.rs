@@ -20,40 +20,18 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         return Ok(Next::Done);
     }
     let pods_rt = runtime::resource(cluster, "", "v1", "pods")?;
-    let pods = runtime::controlled_by(
-        runtime::list_values(cluster, &pods_rt, Some(namespace))?,
-        runtime::uid_of(&rs),
-    );
+    let pods = runtime::controlled_by(runtime::list_values(cluster, &pods_rt, Some(namespace))?, runtime::uid_of(&rs));
     let (create, delete) = replicaset_plan(&rs, &pods);
-    let template = runtime::at(&rs, &["spec", "template"])
-        .cloned()
-        .unwrap_or(Value::Null);
+    let template = runtime::at(&rs, &["spec", "template"]).cloned().unwrap_or(Value::Null);
     for _ in 0..create {
-        let pod = super::pod_from_template(
-            &rs,
-            &template,
-            &format!("{name}-{}", super::random_suffix()),
-            &[],
-        );
+        let pod = super::pod_from_template(&rs, &template, &format!("{name}-{}", super::random_suffix()), &[]);
         runtime::tolerate(
-            cluster
-                .create(
-                    &pods_rt,
-                    namespace,
-                    pod,
-                    &runtime::manager(CONTROLLER_MANAGER),
-                )
-                .await,
+            cluster.create(&pods_rt, namespace, pod, &runtime::manager(CONTROLLER_MANAGER)).await,
             Reason::AlreadyExists,
         )?;
     }
     for pod in &delete {
-        runtime::tolerate(
-            cluster
-                .delete(&pods_rt, namespace, pod, &DeleteOptions::default())
-                .await,
-            Reason::NotFound,
-        )?;
+        runtime::tolerate(cluster.delete(&pods_rt, namespace, pod, &DeleteOptions::default()).await, Reason::NotFound)?;
     }
     let (status, next) = replicaset_status(&rs, &pods, chrono::Utc::now());
     super::write_status(cluster, &rt, &rs, status, CONTROLLER_MANAGER).await?;
@@ -76,28 +54,15 @@ pub fn replicaset_plan(rs: &Value, pods: &[Value]) -> (usize, Vec<String>) {
         let ready = super::is_ready(a).cmp(&super::is_ready(b));
         let newer = runtime::str_at(b, &["metadata", "creationTimestamp"])
             .cmp(runtime::str_at(a, &["metadata", "creationTimestamp"]));
-        ready
-            .then(newer)
-            .then(runtime::name_of(a).cmp(runtime::name_of(b)))
+        ready.then(newer).then(runtime::name_of(a).cmp(runtime::name_of(b)))
     });
     let excess = (count - desired) as usize;
-    (
-        0,
-        active
-            .iter()
-            .take(excess)
-            .map(|p| runtime::name_of(p).to_owned())
-            .collect(),
-    )
+    (0, active.iter().take(excess).map(|p| runtime::name_of(p).to_owned()).collect())
 }
 
 /// The status a ReplicaSet should have with these Pods.
 pub fn replicaset_status(rs: &Value, pods: &[Value], now: Timestamp) -> (Value, Next) {
-    let mut status: Map<String, Value> = rs
-        .get("status")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut status: Map<String, Value> = rs.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
     let template_labels = runtime::at(rs, &["spec", "template", "metadata", "labels"])
         .and_then(Value::as_object)
         .cloned()
@@ -111,10 +76,7 @@ pub fn replicaset_status(rs: &Value, pods: &[Value], now: Timestamp) -> (Value, 
     for pod in pods.iter().filter(|p| super::is_active(p)) {
         replicas += 1;
         let labels = runtime::at(pod, &["metadata", "labels"]).and_then(Value::as_object);
-        if template_labels
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        {
+        if template_labels.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)) {
             labeled += 1;
         }
         if super::is_ready(pod) {

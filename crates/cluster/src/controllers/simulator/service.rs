@@ -51,20 +51,14 @@ impl Used {
             if let Ok(ip) = runtime::str_at(svc, &["spec", "clusterIP"]).parse() {
                 used.cluster_ips.insert(ip);
             }
-            for ingress in runtime::at(svc, &["status", "loadBalancer", "ingress"])
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            for ingress in
+                runtime::at(svc, &["status", "loadBalancer", "ingress"]).and_then(Value::as_array).into_iter().flatten()
             {
                 if let Some(Ok(ip)) = ingress.get("ip").and_then(Value::as_str).map(str::parse) {
                     used.lb_ips.insert(ip);
                 }
             }
-            for port in runtime::at(svc, &["spec", "ports"])
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for port in runtime::at(svc, &["spec", "ports"]).and_then(Value::as_array).into_iter().flatten() {
                 if let Some(p) = port.get("nodePort").and_then(Value::as_i64) {
                     used.node_ports.insert(p);
                 }
@@ -81,9 +75,7 @@ pub fn service_changes(svc: &Value, used: &Used) -> ServiceChanges {
         "" => "ClusterIP",
         t => t,
     };
-    let seed = super::fnv1a(
-        format!("{}/{}", runtime::namespace_of(svc), runtime::name_of(svc)).as_bytes(),
-    );
+    let seed = super::fnv1a(format!("{}/{}", runtime::namespace_of(svc), runtime::name_of(svc)).as_bytes());
     let mut changes = ServiceChanges::default();
     if type_ != "ExternalName" && runtime::str_at(svc, &["spec", "clusterIP"]).is_empty() {
         changes.cluster_ip = (0..SERVICE_SIZE)
@@ -96,11 +88,8 @@ pub fn service_changes(svc: &Value, used: &Used) -> ServiceChanges {
     }
     if matches!(type_, "NodePort" | "LoadBalancer") {
         let mut taken = used.node_ports.clone();
-        for (index, port) in runtime::at(svc, &["spec", "ports"])
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
+        for (index, port) in
+            runtime::at(svc, &["spec", "ports"]).and_then(Value::as_array).into_iter().flatten().enumerate()
         {
             if port.get("nodePort").and_then(Value::as_i64).is_some() {
                 continue;
@@ -150,8 +139,7 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
                 spec.insert("clusterIP".into(), ip.clone().into());
                 spec.insert("clusterIPs".into(), json!([ip]));
                 spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-                spec.entry("ipFamilyPolicy")
-                    .or_insert_with(|| json!("SingleStack"));
+                spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
             }
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for (index, port) in &changes.node_ports {
@@ -161,9 +149,7 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
                 }
             }
         }
-        cluster
-            .update(&rt, namespace, name, Subresource::Main, updated, &options)
-            .await?;
+        cluster.update(&rt, namespace, name, Subresource::Main, updated, &options).await?;
         // Its event brings it back for the load balancer.
         return Ok(Next::Done);
     }
@@ -193,11 +179,7 @@ pub(crate) fn bound_claim_status(claim: &Value) -> Value {
     status
 }
 
-pub(super) async fn reconcile_claim(
-    sim: &Sim,
-    namespace: &str,
-    name: &str,
-) -> Result<Next, ApiError> {
+pub(super) async fn reconcile_claim(sim: &Sim, namespace: &str, name: &str) -> Result<Next, ApiError> {
     let cluster = &sim.cluster;
     let rt = runtime::resource(cluster, "", "v1", "persistentvolumeclaims")?;
     let Some(claim) = runtime::get_opt(cluster, &rt, namespace, name)? else {

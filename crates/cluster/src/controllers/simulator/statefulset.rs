@@ -30,36 +30,23 @@ pub(super) async fn reconcile(sim: &Sim, namespace: &str, name: &str) -> Result<
         return Ok(Next::Done);
     }
     let pods_rt = runtime::resource(cluster, "", "v1", "pods")?;
-    let pods = runtime::controlled_by(
-        runtime::list_values(cluster, &pods_rt, Some(namespace))?,
-        runtime::uid_of(&sts),
-    );
+    let pods = runtime::controlled_by(runtime::list_values(cluster, &pods_rt, Some(namespace))?, runtime::uid_of(&sts));
     let plan = statefulset_plan(&sts, &pods);
     let options = runtime::manager(CONTROLLER_MANAGER);
     if !plan.create.is_empty() {
         let claims_rt = runtime::resource(cluster, "", "v1", "persistentvolumeclaims")?;
         for ordinal in &plan.create {
             for claim in claims_for(&sts, *ordinal) {
-                runtime::tolerate(
-                    cluster.create(&claims_rt, namespace, claim, &options).await,
-                    Reason::AlreadyExists,
-                )?;
+                runtime::tolerate(cluster.create(&claims_rt, namespace, claim, &options).await, Reason::AlreadyExists)?;
             }
             runtime::tolerate(
-                cluster
-                    .create(&pods_rt, namespace, pod_for(&sts, *ordinal), &options)
-                    .await,
+                cluster.create(&pods_rt, namespace, pod_for(&sts, *ordinal), &options).await,
                 Reason::AlreadyExists,
             )?;
         }
     }
     for pod in &plan.delete {
-        runtime::tolerate(
-            cluster
-                .delete(&pods_rt, namespace, pod, &DeleteOptions::default())
-                .await,
-            Reason::NotFound,
-        )?;
+        runtime::tolerate(cluster.delete(&pods_rt, namespace, pod, &DeleteOptions::default()).await, Reason::NotFound)?;
     }
     let (status, next) = statefulset_status(&sts, &pods, chrono::Utc::now());
     super::write_status(cluster, &rt, &sts, status, CONTROLLER_MANAGER).await?;
@@ -76,30 +63,18 @@ pub(crate) fn update_revision(sts: &Value) -> String {
 }
 
 fn ordinal_of(sts: &Value, pod: &Value) -> Option<i64> {
-    runtime::name_of(pod)
-        .strip_prefix(runtime::name_of(sts))?
-        .strip_prefix('-')?
-        .parse()
-        .ok()
+    runtime::name_of(pod).strip_prefix(runtime::name_of(sts))?.strip_prefix('-')?.parse().ok()
 }
 
 fn claim_name(template: &Value, sts: &Value, ordinal: i64) -> String {
-    format!(
-        "{}-{}-{ordinal}",
-        runtime::name_of(template),
-        runtime::name_of(sts)
-    )
+    format!("{}-{}-{ordinal}", runtime::name_of(template), runtime::name_of(sts))
 }
 
 /// The PVCs of Pod `ordinal`, one per volume claim template.
 pub(crate) fn claims_for(sts: &Value, ordinal: i64) -> Vec<Value> {
-    let templates = runtime::at(sts, &["spec", "volumeClaimTemplates"])
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let labels = runtime::at(sts, &["spec", "selector", "matchLabels"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let templates =
+        runtime::at(sts, &["spec", "volumeClaimTemplates"]).and_then(Value::as_array).cloned().unwrap_or_default();
+    let labels = runtime::at(sts, &["spec", "selector", "matchLabels"]).cloned().unwrap_or_else(|| json!({}));
     templates
         .iter()
         .map(|template| {
@@ -118,9 +93,7 @@ pub(crate) fn pod_for(sts: &Value, ordinal: i64) -> Value {
     let name = format!("{}-{ordinal}", runtime::name_of(sts));
     let revision = update_revision(sts);
     let ordinal_text = ordinal.to_string();
-    let template = runtime::at(sts, &["spec", "template"])
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+    let template = runtime::at(sts, &["spec", "template"]).cloned().unwrap_or_else(|| json!({}));
     let mut pod = super::pod_from_template(
         sts,
         &template,
@@ -137,10 +110,8 @@ pub(crate) fn pod_for(sts: &Value, ordinal: i64) -> Value {
         if !service.is_empty() {
             spec.insert("subdomain".into(), service.into());
         }
-        let templates = runtime::at(sts, &["spec", "volumeClaimTemplates"])
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let templates =
+            runtime::at(sts, &["spec", "volumeClaimTemplates"]).and_then(Value::as_array).cloned().unwrap_or_default();
         if !templates.is_empty() {
             let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
             if let Some(list) = volumes.as_array_mut() {
@@ -160,17 +131,9 @@ pub fn statefulset_plan(sts: &Value, pods: &[Value]) -> StatefulSetPlan {
     let desired = super::desired_replicas(sts);
     let parallel = runtime::str_at(sts, &["spec", "podManagementPolicy"]) == "Parallel";
     let revision = update_revision(sts);
-    let mut by_ordinal: Vec<(i64, &Value)> = pods
-        .iter()
-        .filter_map(|p| ordinal_of(sts, p).map(|o| (o, p)))
-        .collect();
+    let mut by_ordinal: Vec<(i64, &Value)> = pods.iter().filter_map(|p| ordinal_of(sts, p).map(|o| (o, p))).collect();
     by_ordinal.sort_by_key(|(o, _)| *o);
-    let find = |ordinal: i64| {
-        by_ordinal
-            .iter()
-            .find(|(o, _)| *o == ordinal)
-            .map(|(_, p)| *p)
-    };
+    let find = |ordinal: i64| by_ordinal.iter().find(|(o, _)| *o == ordinal).map(|(_, p)| *p);
     let mut plan = StatefulSetPlan::default();
     let any_terminating = pods.iter().any(runtime::is_terminating);
 
@@ -199,8 +162,7 @@ pub fn statefulset_plan(sts: &Value, pods: &[Value]) -> StatefulSetPlan {
         .collect();
     if !excess.is_empty() {
         if parallel {
-            plan.delete
-                .extend(excess.iter().map(|p| runtime::name_of(p).to_owned()));
+            plan.delete.extend(excess.iter().map(|p| runtime::name_of(p).to_owned()));
         } else if !any_terminating {
             plan.delete.push(runtime::name_of(excess[0]).to_owned());
         }
@@ -208,18 +170,11 @@ pub fn statefulset_plan(sts: &Value, pods: &[Value]) -> StatefulSetPlan {
     }
     // Roll: once every Pod is there and Ready, replace the highest outdated one.
     let on_delete = runtime::str_at(sts, &["spec", "updateStrategy", "type"]) == "OnDelete";
-    let partition = runtime::int_at(
-        sts,
-        &["spec", "updateStrategy", "rollingUpdate", "partition"],
-    )
-    .unwrap_or(0);
-    let all_ready = (0..desired)
-        .all(|o| find(o).is_some_and(|p| super::is_ready(p) && !runtime::is_terminating(p)));
+    let partition = runtime::int_at(sts, &["spec", "updateStrategy", "rollingUpdate", "partition"]).unwrap_or(0);
+    let all_ready = (0..desired).all(|o| find(o).is_some_and(|p| super::is_ready(p) && !runtime::is_terminating(p)));
     if !on_delete && plan.create.is_empty() && all_ready && !any_terminating {
         let outdated = by_ordinal.iter().rev().find(|(o, p)| {
-            *o >= partition
-                && *o < desired
-                && runtime::str_at(p, &["metadata", "labels", REVISION_LABEL]) != revision
+            *o >= partition && *o < desired && runtime::str_at(p, &["metadata", "labels", REVISION_LABEL]) != revision
         });
         if let Some((_, pod)) = outdated {
             plan.delete.push(runtime::name_of(pod).to_owned());
@@ -230,11 +185,7 @@ pub fn statefulset_plan(sts: &Value, pods: &[Value]) -> StatefulSetPlan {
 
 /// The status a StatefulSet should have with these Pods.
 pub fn statefulset_status(sts: &Value, pods: &[Value], now: Timestamp) -> (Value, Next) {
-    let mut status: Map<String, Value> = sts
-        .get("status")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let mut status: Map<String, Value> = sts.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
     let desired = super::desired_replicas(sts);
     let revision = update_revision(sts);
     // Without a recorded current revision (a fresh status), the Pods tell it.
@@ -272,17 +223,8 @@ pub fn statefulset_status(sts: &Value, pods: &[Value], now: Timestamp) -> (Value
         }
     }
     let rolled = updated == desired && ready == desired && replicas == desired;
-    let (current_revision, current) = if rolled {
-        (revision.clone(), updated)
-    } else {
-        (current_revision, current)
-    };
-    status.insert(
-        "observedGeneration".into(),
-        runtime::int_at(sts, &["metadata", "generation"])
-            .unwrap_or(0)
-            .into(),
-    );
+    let (current_revision, current) = if rolled { (revision.clone(), updated) } else { (current_revision, current) };
+    status.insert("observedGeneration".into(), runtime::int_at(sts, &["metadata", "generation"]).unwrap_or(0).into());
     status.insert("replicas".into(), replicas.into());
     runtime::put_nonzero(&mut status, "readyReplicas", ready);
     status.insert("availableReplicas".into(), available.into());

@@ -27,36 +27,17 @@ impl Running {
         // Idempotent: a second run changes nothing and fails on nothing.
         bootstrap(&cluster).await.unwrap();
         let (stop, shutdown) = watch::channel(false);
-        let config = ControllersConfig {
-            simulation: Simulation::On,
-            ready_delay: Duration::from_millis(50),
-            faults,
-        };
+        let config = ControllersConfig { simulation: Simulation::On, ready_delay: Duration::from_millis(50), faults };
         let task = tokio::spawn(run(cluster.clone(), config, shutdown));
-        Running {
-            cluster,
-            stop,
-            task,
-            _dir: dir,
-        }
+        Running { cluster, stop, task, _dir: dir }
     }
 
     async fn stop(self) {
         let _ = self.stop.send(true);
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap();
     }
 
-    fn get(
-        &self,
-        group: &str,
-        version: &str,
-        plural: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Option<Value> {
+    fn get(&self, group: &str, version: &str, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let rt = runtime::resource(&self.cluster, group, version, plural).unwrap();
         runtime::get_opt(&self.cluster, &rt, namespace, name).unwrap()
     }
@@ -66,20 +47,9 @@ impl Running {
         runtime::list_values(&self.cluster, &rt, Some(namespace)).unwrap()
     }
 
-    async fn create(
-        &self,
-        group: &str,
-        version: &str,
-        plural: &str,
-        namespace: &str,
-        object: Value,
-    ) -> Value {
+    async fn create(&self, group: &str, version: &str, plural: &str, namespace: &str, object: Value) -> Value {
         let rt = runtime::resource(&self.cluster, group, version, plural).unwrap();
-        self.cluster
-            .create(&rt, namespace, object, &WriteOptions::default())
-            .await
-            .unwrap()
-            .object
+        self.cluster.create(&rt, namespace, object, &WriteOptions::default()).await.unwrap().object
     }
 
     async fn delete(
@@ -92,14 +62,8 @@ impl Running {
         propagation: Propagation,
     ) {
         let rt = runtime::resource(&self.cluster, group, version, plural).unwrap();
-        let options = DeleteOptions {
-            propagation: Some(propagation),
-            ..DeleteOptions::default()
-        };
-        self.cluster
-            .delete(&rt, namespace, name, &options)
-            .await
-            .unwrap();
+        let options = DeleteOptions { propagation: Some(propagation), ..DeleteOptions::default() };
+        self.cluster.delete(&rt, namespace, name, &options).await.unwrap();
     }
 }
 
@@ -114,10 +78,7 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -137,39 +98,22 @@ fn deployment(name: &str, image: &str, replicas: i64) -> Value {
 
 fn condition(object: &Value, type_: &str) -> Option<(String, String)> {
     let c = runtime::condition(object.get("status")?, type_)?;
-    Some((
-        c["status"].as_str()?.to_owned(),
-        c["reason"].as_str().unwrap_or("").to_owned(),
-    ))
+    Some((c["status"].as_str()?.to_owned(), c["reason"].as_str().unwrap_or("").to_owned()))
 }
 
 fn owned_by<'a>(items: &'a [Value], uid: &str) -> Vec<&'a Value> {
-    items
-        .iter()
-        .filter(|i| runtime::controller_ref(i).is_some_and(|r| r.uid == uid))
-        .collect()
+    items.iter().filter(|i| runtime::controller_ref(i).is_some_and(|r| r.uid == uid)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_cluster_looks_like_a_real_one() {
     let c = Running::start(FaultConfig::default()).await;
-    for ns in [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "ferry-system",
-    ] {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease", "ferry-system"] {
         let namespace = c.get("", "v1", "namespaces", "", ns).unwrap();
         assert_eq!(namespace["status"]["phase"], "Active", "{ns}");
-        assert!(
-            c.get("", "v1", "serviceaccounts", ns, "default").is_some(),
-            "{ns}"
-        );
+        assert!(c.get("", "v1", "serviceaccounts", ns, "default").is_some(), "{ns}");
     }
-    let service = c
-        .get("", "v1", "services", "default", "kubernetes")
-        .unwrap();
+    let service = c.get("", "v1", "services", "default", "kubernetes").unwrap();
     assert_eq!(service["spec"]["clusterIP"], "10.96.0.1");
     let node = c.get("", "v1", "nodes", "", "ferry-local").unwrap();
     assert_eq!(condition(&node, "Ready").unwrap().0, "True");
@@ -182,16 +126,11 @@ async fn a_fresh_cluster_looks_like_a_real_one() {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
     )
     .await;
-    eventually(
-        "the team namespace to be Active with a ServiceAccount",
-        || async {
-            let ns = c.get("", "v1", "namespaces", "", "team")?;
-            (ns["status"]["phase"] == "Active"
-                && c.get("", "v1", "serviceaccounts", "team", "default")
-                    .is_some())
+    eventually("the team namespace to be Active with a ServiceAccount", || async {
+        let ns = c.get("", "v1", "namespaces", "", "team")?;
+        (ns["status"]["phase"] == "Active" && c.get("", "v1", "serviceaccounts", "team", "default").is_some())
             .then_some(())
-        },
-    )
+    })
     .await;
     c.stop().await;
 }
@@ -199,22 +138,12 @@ async fn a_fresh_cluster_looks_like_a_real_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_becomes_available_and_is_collected() {
     let c = Running::start(FaultConfig::default()).await;
-    let deploy = c
-        .create(
-            "apps",
-            "v1",
-            "deployments",
-            "default",
-            deployment("web", "nginx:1.27", 3),
-        )
-        .await;
+    let deploy = c.create("apps", "v1", "deployments", "default", deployment("web", "nginx:1.27", 3)).await;
     let uid = runtime::uid_of(&deploy).to_owned();
     let status = eventually("the deployment to be available", || async {
         let d = c.get("apps", "v1", "deployments", "default", "web")?;
-        let done = condition(&d, "Available")
-            == Some(("True".into(), "MinimumReplicasAvailable".into()))
-            && condition(&d, "Progressing")
-                == Some(("True".into(), "NewReplicaSetAvailable".into()))
+        let done = condition(&d, "Available") == Some(("True".into(), "MinimumReplicasAvailable".into()))
+            && condition(&d, "Progressing") == Some(("True".into(), "NewReplicaSetAvailable".into()))
             && d["status"]["readyReplicas"] == 3
             && d["status"]["updatedReplicas"] == 3
             && d["status"]["observedGeneration"] == d["metadata"]["generation"];
@@ -222,13 +151,8 @@ async fn a_deployment_becomes_available_and_is_collected() {
     })
     .await;
     assert_eq!(status["availableReplicas"], 3);
-    let d = c
-        .get("apps", "v1", "deployments", "default", "web")
-        .unwrap();
-    assert_eq!(
-        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
-        "1"
-    );
+    let d = c.get("apps", "v1", "deployments", "default", "web").unwrap();
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
     let rss = c.list("apps", "v1", "replicasets", "default");
     let owned_rs = owned_by(&rss, &uid);
     assert_eq!(owned_rs.len(), 1);
@@ -243,15 +167,7 @@ async fn a_deployment_becomes_available_and_is_collected() {
         assert!(runtime::name_of(pod).starts_with(&format!("{}-", runtime::name_of(owned_rs[0]))));
     }
 
-    c.delete(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        "web",
-        Propagation::Background,
-    )
-    .await;
+    c.delete("apps", "v1", "deployments", "default", "web", Propagation::Background).await;
     eventually("the replicaset and pods to be collected", || async {
         let rss = c.list("apps", "v1", "replicasets", "default");
         let pods = c.list("", "v1", "pods", "default");
@@ -264,22 +180,8 @@ async fn a_deployment_becomes_available_and_is_collected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreground_and_orphan_deletion() {
     let c = Running::start(FaultConfig::default()).await;
-    c.create(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        deployment("fg", "nginx:1", 2),
-    )
-    .await;
-    c.create(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        deployment("orph", "nginx:1", 2),
-    )
-    .await;
+    c.create("apps", "v1", "deployments", "default", deployment("fg", "nginx:1", 2)).await;
+    c.create("apps", "v1", "deployments", "default", deployment("orph", "nginx:1", 2)).await;
     let ready = |name: &'static str| {
         let c = &c;
         async move {
@@ -290,57 +192,25 @@ async fn foreground_and_orphan_deletion() {
     eventually("fg to be available", || ready("fg")).await;
     eventually("orph to be available", || ready("orph")).await;
 
-    c.delete(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        "fg",
-        Propagation::Foreground,
-    )
-    .await;
+    c.delete("apps", "v1", "deployments", "default", "fg", Propagation::Foreground).await;
     eventually("fg and its dependents to be gone", || async {
-        let gone = c
-            .get("apps", "v1", "deployments", "default", "fg")
-            .is_none();
-        let leftovers = c
-            .list("", "v1", "pods", "default")
-            .iter()
-            .any(|p| runtime::name_of(p).starts_with("fg-"));
+        let gone = c.get("apps", "v1", "deployments", "default", "fg").is_none();
+        let leftovers = c.list("", "v1", "pods", "default").iter().any(|p| runtime::name_of(p).starts_with("fg-"));
         (gone && !leftovers).then_some(())
     })
     .await;
 
-    let orph = c
-        .get("apps", "v1", "deployments", "default", "orph")
-        .unwrap();
-    c.delete(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        "orph",
-        Propagation::Orphan,
-    )
-    .await;
+    let orph = c.get("apps", "v1", "deployments", "default", "orph").unwrap();
+    c.delete("apps", "v1", "deployments", "default", "orph", Propagation::Orphan).await;
     eventually("orph to be gone, leaving its replicaset", || async {
-        let gone = c
-            .get("apps", "v1", "deployments", "default", "orph")
-            .is_none();
+        let gone = c.get("apps", "v1", "deployments", "default", "orph").is_none();
         gone.then_some(())
     })
     .await;
     let rss = c.list("apps", "v1", "replicasets", "default");
-    let kept: Vec<&Value> = rss
-        .iter()
-        .filter(|r| runtime::name_of(r).starts_with("orph-"))
-        .collect();
+    let kept: Vec<&Value> = rss.iter().filter(|r| runtime::name_of(r).starts_with("orph-")).collect();
     assert_eq!(kept.len(), 1);
-    assert!(
-        runtime::owner_refs(kept[0])
-            .iter()
-            .all(|r| r.uid != runtime::uid_of(&orph))
-    );
+    assert!(runtime::owner_refs(kept[0]).iter().all(|r| r.uid != runtime::uid_of(&orph)));
     c.stop().await;
 }
 
@@ -355,23 +225,17 @@ async fn a_deleted_namespace_is_emptied_then_removed() {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
     )
     .await;
-    c.create("", "v1", "configmaps", "doomed", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "doomed"}}))
-        .await;
-    c.delete(
+    c.create(
         "",
         "v1",
-        "namespaces",
-        "",
+        "configmaps",
         "doomed",
-        Propagation::Background,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "doomed"}}),
     )
     .await;
-    eventually("the namespace to go", || async {
-        c.get("", "v1", "namespaces", "", "doomed")
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    c.delete("", "v1", "namespaces", "", "doomed", Propagation::Background).await;
+    eventually("the namespace to go", || async { c.get("", "v1", "namespaces", "", "doomed").is_none().then_some(()) })
+        .await;
     assert!(c.get("", "v1", "configmaps", "doomed", "cm").is_none());
     c.stop().await;
 }
@@ -389,23 +253,15 @@ async fn a_faulty_image_exceeds_the_progress_deadline() {
     .await;
     let mut broken = deployment("broken", "acme/broken:1", 1);
     broken["spec"]["progressDeadlineSeconds"] = json!(1);
-    c.create("apps", "v1", "deployments", "default", broken)
-        .await;
+    c.create("apps", "v1", "deployments", "default", broken).await;
     eventually("the deadline to pass", || async {
         let d = c.get("apps", "v1", "deployments", "default", "broken")?;
-        (condition(&d, "Progressing") == Some(("False".into(), "ProgressDeadlineExceeded".into())))
-            .then_some(())
+        (condition(&d, "Progressing") == Some(("False".into(), "ProgressDeadlineExceeded".into()))).then_some(())
     })
     .await;
     let pods = c.list("", "v1", "pods", "default");
-    let pod = pods
-        .iter()
-        .find(|p| runtime::name_of(p).starts_with("broken-"))
-        .unwrap();
-    assert_eq!(
-        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
-        "CrashLoopBackOff"
-    );
+    let pod = pods.iter().find(|p| runtime::name_of(p).starts_with("broken-")).unwrap();
+    assert_eq!(pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"], "CrashLoopBackOff");
     c.stop().await;
 }
 
@@ -446,9 +302,7 @@ async fn services_claims_statefulsets_and_jobs_converge() {
         let sts = c.get("apps", "v1", "statefulsets", "default", "db")?;
         let claim = c.get("", "v1", "persistentvolumeclaims", "default", "data-db-1")?;
         let job = c.get("batch", "v1", "jobs", "default", "once")?;
-        let ok = lb["spec"]["clusterIP"]
-            .as_str()
-            .is_some_and(|ip| ip.starts_with("10."))
+        let ok = lb["spec"]["clusterIP"].as_str().is_some_and(|ip| ip.starts_with("10."))
             && lb["status"]["loadBalancer"]["ingress"][0]["ip"].is_string()
             && sts["status"]["readyReplicas"] == 2
             && sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
@@ -467,26 +321,12 @@ async fn controllers_stop_on_shutdown_without_simulation() {
     let cluster = Cluster::new(store);
     bootstrap(&cluster).await.unwrap();
     let (stop, shutdown) = watch::channel(false);
-    let config = ControllersConfig {
-        simulation: Simulation::Off,
-        ..ControllersConfig::default()
-    };
+    let config = ControllersConfig { simulation: Simulation::Off, ..ControllersConfig::default() };
     let task = tokio::spawn(run(cluster.clone(), config, shutdown));
     let rt = runtime::resource(&cluster, "apps", "v1", "deployments").unwrap();
-    cluster
-        .create(
-            &rt,
-            "default",
-            deployment("idle", "nginx:1", 1),
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
+    cluster.create(&rt, "default", deployment("idle", "nginx:1", 1), &WriteOptions::default()).await.unwrap();
     let _ = stop.send(true);
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap();
     // Nothing simulated the Deployment.
     let rss = runtime::list_values(
         &cluster,
@@ -500,54 +340,30 @@ async fn controllers_stop_on_shutdown_without_simulation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_change_rolls_to_a_new_replicaset() {
     let c = Running::start(FaultConfig::default()).await;
-    c.create(
-        "apps",
-        "v1",
-        "deployments",
-        "default",
-        deployment("roll", "nginx:1", 2),
-    )
-    .await;
+    c.create("apps", "v1", "deployments", "default", deployment("roll", "nginx:1", 2)).await;
     let complete = |revision: &'static str| {
         let c = &c;
         async move {
             let d = c.get("apps", "v1", "deployments", "default", "roll")?;
-            let done = d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                == revision
+            let done = d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == revision
                 && d["status"]["observedGeneration"] == d["metadata"]["generation"]
                 && d["status"]["updatedReplicas"] == 2
                 && d["status"]["replicas"] == 2
                 && d["status"]["availableReplicas"] == 2
-                && condition(&d, "Progressing")
-                    .is_some_and(|(_, reason)| reason == "NewReplicaSetAvailable");
+                && condition(&d, "Progressing").is_some_and(|(_, reason)| reason == "NewReplicaSetAvailable");
             done.then_some(d)
         }
     };
     eventually("revision 1 to complete", || complete("1")).await;
     let rt = runtime::resource(&c.cluster, "apps", "v1", "deployments").unwrap();
-    let mut d = c
-        .get("apps", "v1", "deployments", "default", "roll")
-        .unwrap();
+    let mut d = c.get("apps", "v1", "deployments", "default", "roll").unwrap();
     d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
-    c.cluster
-        .update(
-            &rt,
-            "default",
-            "roll",
-            crate::api::Subresource::Main,
-            d,
-            &WriteOptions::default(),
-        )
-        .await
-        .unwrap();
+    c.cluster.update(&rt, "default", "roll", crate::api::Subresource::Main, d, &WriteOptions::default()).await.unwrap();
     let d = eventually("revision 2 to complete", || complete("2")).await;
     let rss = c.list("apps", "v1", "replicasets", "default");
     let mine = owned_by(&rss, runtime::uid_of(&d));
     assert_eq!(mine.len(), 2);
-    let mut replicas: Vec<i64> = mine
-        .iter()
-        .map(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(-1))
-        .collect();
+    let mut replicas: Vec<i64> = mine.iter().map(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(-1)).collect();
     replicas.sort();
     assert_eq!(replicas, vec![0, 2]);
     let pods = c.list("", "v1", "pods", "default");
@@ -575,29 +391,22 @@ async fn a_crd_is_established_and_its_objects_go_with_it() {
                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
         },
     });
-    c.create(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "",
-        crd,
-    )
-    .await;
+    c.create("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", crd).await;
     eventually("the CRD to be Established", || async {
-        let crd = c.get(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "",
-            "widgets.example.com",
-        )?;
+        let crd = c.get("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", "widgets.example.com")?;
         (condition(&crd, "Established").is_some_and(|(s, _)| s == "True")
             && crd["status"]["storedVersions"] == json!(["v1"]))
         .then_some(())
     })
     .await;
-    c.create("example.com", "v1", "widgets", "default", json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}))
-        .await;
+    c.create(
+        "example.com",
+        "v1",
+        "widgets",
+        "default",
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}),
+    )
+    .await;
     c.delete(
         "apiextensions.k8s.io",
         "v1",
@@ -608,28 +417,12 @@ async fn a_crd_is_established_and_its_objects_go_with_it() {
     )
     .await;
     eventually("the CRD to go", || async {
-        c.get(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "",
-            "widgets.example.com",
-        )
-        .is_none()
-        .then_some(())
+        c.get("apiextensions.k8s.io", "v1", "customresourcedefinitions", "", "widgets.example.com")
+            .is_none()
+            .then_some(())
     })
     .await;
-    let scope = crate::store::Scope {
-        resource: Some("example.com/widgets".into()),
-        namespace: None,
-    };
-    assert!(
-        c.cluster
-            .store()
-            .list(&scope, &crate::store::ListOptions::default())
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    let scope = crate::store::Scope { resource: Some("example.com/widgets".into()), namespace: None };
+    assert!(c.cluster.store().list(&scope, &crate::store::ListOptions::default()).unwrap().items.is_empty());
     c.stop().await;
 }

@@ -21,8 +21,7 @@ fn replicaset_of(deploy: &Value, spec: i64, available: i64, revision: i64) -> Va
     let plan = simulator::deployment_plan(deploy, &[]);
     let mut rs = plan.create.unwrap();
     rs["metadata"]["uid"] = json!(format!("rs-{revision}"));
-    rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
-        json!(revision.to_string());
+    rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
     rs["spec"]["replicas"] = json!(spec);
     rs["status"] = json!({"replicas": spec.max(available), "readyReplicas": available, "availableReplicas": available});
     rs
@@ -49,11 +48,7 @@ fn template_hash_ignores_key_order_and_follows_content() {
     let c = json!({"spec": {"x": 2}, "metadata": {"labels": {"b": "2", "a": "1"}}});
     assert_eq!(simulator::template_hash(&a), simulator::template_hash(&b));
     assert_ne!(simulator::template_hash(&a), simulator::template_hash(&c));
-    assert!(
-        simulator::template_hash(&a)
-            .chars()
-            .all(|ch| "bcdfghjklmnpqrstvwxz2456789".contains(ch))
-    );
+    assert!(simulator::template_hash(&a).chars().all(|ch| "bcdfghjklmnpqrstvwxz2456789".contains(ch)));
     let suffix = simulator::random_suffix();
     assert_eq!(suffix.len(), 5);
 }
@@ -75,56 +70,35 @@ fn pods_run_at_once_and_become_ready_after_the_delay() {
     assert_eq!(status["phase"], "Running");
     assert_eq!(status["startTime"], ts(0));
     assert_eq!(status["containerStatuses"][0]["ready"], false);
-    assert_eq!(
-        runtime::condition(&status, "Ready").unwrap()["status"],
-        "False"
-    );
+    assert_eq!(runtime::condition(&status, "Ready").unwrap()["status"], "False");
     assert_eq!(next, Next::After(delay));
     assert!(status["podIP"].as_str().unwrap().starts_with("10.244."));
     pod["status"] = status;
     let (status, next) = simulator::pod_status(&pod, &faults, t(2), delay);
-    assert_eq!(
-        runtime::condition(&status, "Ready").unwrap()["status"],
-        "True"
-    );
-    assert_eq!(
-        runtime::condition(&status, "Ready").unwrap()["lastTransitionTime"],
-        ts(2)
-    );
+    assert_eq!(runtime::condition(&status, "Ready").unwrap()["status"], "True");
+    assert_eq!(runtime::condition(&status, "Ready").unwrap()["lastTransitionTime"], ts(2));
     assert_eq!(status["containerStatuses"][0]["ready"], true);
     assert_eq!(next, Next::Done);
     // Stable: nothing changes later.
     pod["status"] = status.clone();
-    assert_eq!(
-        simulator::pod_status(&pod, &faults, t(100), delay).0,
-        status
-    );
+    assert_eq!(simulator::pod_status(&pod, &faults, t(100), delay).0, status);
 }
 
 #[test]
 fn never_ready_pods_stay_unready() {
-    let faults = FaultConfig {
-        never_ready: vec!["bad:*".into()],
-        crash_loop: vec![],
-    };
+    let faults = FaultConfig { never_ready: vec!["bad:*".into()], crash_loop: vec![] };
     let mut pod = fresh_pod("bad:1", "ReplicaSet");
     pod["status"] = simulator::pod_status(&pod, &faults, t(0), Duration::ZERO).0;
     let (status, next) = simulator::pod_status(&pod, &faults, t(1000), Duration::ZERO);
     assert_eq!(status["phase"], "Running");
-    assert_eq!(
-        runtime::condition(&status, "Ready").unwrap()["reason"],
-        "ContainersNotReady"
-    );
+    assert_eq!(runtime::condition(&status, "Ready").unwrap()["reason"], "ContainersNotReady");
     assert_eq!(status["containerStatuses"][0]["started"], true);
     assert_eq!(next, Next::Done);
 }
 
 #[test]
 fn crash_looping_pods_restart_with_growing_back_off() {
-    let faults = FaultConfig {
-        never_ready: vec![],
-        crash_loop: vec!["*crash*".into()],
-    };
+    let faults = FaultConfig { never_ready: vec![], crash_loop: vec!["*crash*".into()] };
     let mut pod = fresh_pod("acme/crash:1", "ReplicaSet");
     pod["status"] = simulator::pod_status(&pod, &faults, t(0), Duration::from_secs(1)).0;
     let (status, next) = simulator::pod_status(&pod, &faults, t(1), Duration::from_secs(1));
@@ -133,21 +107,14 @@ fn crash_looping_pods_restart_with_growing_back_off() {
     assert_eq!(container["restartCount"], 1);
     assert_eq!(container["lastState"]["terminated"]["exitCode"], 1);
     assert_eq!(next, Next::After(Duration::from_secs(10)));
-    let (later, _) =
-        simulator::pod_status(&pod, &faults, t(1 + 10 + 20 + 5), Duration::from_secs(1));
+    let (later, _) = simulator::pod_status(&pod, &faults, t(1 + 10 + 20 + 5), Duration::from_secs(1));
     assert_eq!(later["containerStatuses"][0]["restartCount"], 3);
-    assert_eq!(
-        runtime::condition(&later, "Ready").unwrap()["status"],
-        "False"
-    );
+    assert_eq!(runtime::condition(&later, "Ready").unwrap()["status"], "False");
 }
 
 #[test]
 fn crash_count_follows_the_kubelet_back_off() {
-    assert_eq!(
-        simulator::crash_count(Duration::ZERO),
-        (1, Duration::from_secs(10), Duration::from_secs(10))
-    );
+    assert_eq!(simulator::crash_count(Duration::ZERO), (1, Duration::from_secs(10), Duration::from_secs(10)));
     assert_eq!(simulator::crash_count(Duration::from_secs(10)).0, 2);
     assert_eq!(simulator::crash_count(Duration::from_secs(29)).0, 2);
     assert_eq!(simulator::crash_count(Duration::from_secs(30)).0, 3);
@@ -155,10 +122,7 @@ fn crash_count_follows_the_kubelet_back_off() {
     assert_eq!(simulator::crash_count(Duration::from_secs(310)).0, 6);
     assert_eq!(simulator::crash_count(Duration::from_secs(310 + 600)).0, 8);
     let (_, backoff, until) = simulator::crash_count(Duration::from_secs(310 + 650));
-    assert_eq!(
-        (backoff, until),
-        (Duration::from_secs(300), Duration::from_secs(250))
-    );
+    assert_eq!((backoff, until), (Duration::from_secs(300), Duration::from_secs(250)));
 }
 
 #[test]
@@ -168,16 +132,10 @@ fn job_pods_succeed_after_the_delay() {
     pod["status"] = simulator::pod_status(&pod, &faults, t(0), Duration::from_secs(1)).0;
     let (status, next) = simulator::pod_status(&pod, &faults, t(1), Duration::from_secs(1));
     assert_eq!(status["phase"], "Succeeded");
-    assert_eq!(
-        status["containerStatuses"][0]["state"]["terminated"]["reason"],
-        "Completed"
-    );
+    assert_eq!(status["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
     assert_eq!(next, Next::Done);
     pod["status"] = status.clone();
-    assert_eq!(
-        simulator::pod_status(&pod, &faults, t(50), Duration::from_secs(1)).0,
-        status
-    );
+    assert_eq!(simulator::pod_status(&pod, &faults, t(50), Duration::from_secs(1)).0, status);
 }
 
 // ---------- replica sets ----------
@@ -185,26 +143,17 @@ fn job_pods_succeed_after_the_delay() {
 #[test]
 fn replicasets_create_missing_pods_and_delete_unready_newest_first() {
     let rs = json!({"metadata": {"name": "rs", "generation": 2}, "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "web"}}}}});
-    assert_eq!(
-        simulator::replicaset_plan(&rs, &[pod("a", "ReplicaSet", true, 0)]),
-        (2, vec![])
-    );
+    assert_eq!(simulator::replicaset_plan(&rs, &[pod("a", "ReplicaSet", true, 0)]), (2, vec![]));
     let pods = vec![
         pod("old", "ReplicaSet", true, 0),
         pod("new", "ReplicaSet", true, 10),
         pod("unready", "ReplicaSet", false, 1),
         pod("mid", "ReplicaSet", true, 5),
     ];
-    assert_eq!(
-        simulator::replicaset_plan(&rs, &pods),
-        (0, vec!["unready".to_owned()])
-    );
+    assert_eq!(simulator::replicaset_plan(&rs, &pods), (0, vec!["unready".to_owned()]));
     let mut smaller = rs.clone();
     smaller["spec"]["replicas"] = json!(1);
-    assert_eq!(
-        simulator::replicaset_plan(&smaller, &pods).1,
-        vec!["unready", "new", "mid"]
-    );
+    assert_eq!(simulator::replicaset_plan(&smaller, &pods).1, vec!["unready", "new", "mid"]);
     let mut finished = pod("done", "ReplicaSet", false, 0);
     finished["status"] = json!({"phase": "Succeeded"});
     assert_eq!(simulator::replicaset_plan(&rs, &[finished]).0, 3);
@@ -215,11 +164,7 @@ fn replicaset_status_counts_ready_and_available() {
     let mut rs = json!({"metadata": {"name": "rs", "generation": 2}, "spec": {"replicas": 3, "minReadySeconds": 10, "template": {"metadata": {"labels": {"app": "web"}}}}});
     let mut labeled = pod("a", "ReplicaSet", true, 0);
     labeled["metadata"]["labels"] = json!({"app": "web"});
-    let pods = vec![
-        labeled,
-        pod("b", "ReplicaSet", true, 5),
-        pod("c", "ReplicaSet", false, 0),
-    ];
+    let pods = vec![labeled, pod("b", "ReplicaSet", true, 5), pod("c", "ReplicaSet", false, 0)];
     let (status, next) = simulator::replicaset_status(&rs, &pods, t(10));
     assert_eq!(
         status,
@@ -227,10 +172,7 @@ fn replicaset_status_counts_ready_and_available() {
     );
     assert_eq!(next, Next::After(Duration::from_secs(5)));
     rs["spec"]["minReadySeconds"] = json!(0);
-    assert_eq!(
-        simulator::replicaset_status(&rs, &pods, t(10)).0["availableReplicas"],
-        2
-    );
+    assert_eq!(simulator::replicaset_status(&rs, &pods, t(10)).0["availableReplicas"], 2);
 }
 
 // ---------- deployments ----------
@@ -244,18 +186,9 @@ fn a_new_deployment_gets_a_full_replicaset() {
     assert_eq!(rs["metadata"]["name"], format!("web-{hash}"));
     assert_eq!(rs["spec"]["replicas"], 3);
     assert_eq!(rs["metadata"]["labels"]["pod-template-hash"], hash.as_str());
-    assert_eq!(
-        rs["spec"]["selector"]["matchLabels"],
-        json!({"app": "web", "pod-template-hash": hash})
-    );
-    assert_eq!(
-        rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"],
-        hash.as_str()
-    );
-    assert_eq!(
-        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
-        "1"
-    );
+    assert_eq!(rs["spec"]["selector"]["matchLabels"], json!({"app": "web", "pod-template-hash": hash}));
+    assert_eq!(rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"], hash.as_str());
+    assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
     assert_eq!(rs["metadata"]["ownerReferences"][0]["uid"], "d-uid");
     assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
     assert_eq!(plan.revision, 1);
@@ -270,10 +203,7 @@ fn a_template_change_rolls_within_surge_and_unavailability() {
     let plan = simulator::deployment_plan(&v2, std::slice::from_ref(&old));
     let new = plan.create.clone().unwrap();
     assert_eq!(new["spec"]["replicas"], 1);
-    assert_eq!(
-        new["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
-        "2"
-    );
+    assert_eq!(new["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
     assert_eq!(plan.revision, 2);
     assert!(plan.updates.is_empty());
     // Nothing is available yet in the new one: maxUnavailable 1 lets one old Pod go.
@@ -282,11 +212,7 @@ fn a_template_change_rolls_within_surge_and_unavailability() {
     let plan = simulator::deployment_plan(&v2, &[old.clone(), new_rs.clone()]);
     assert_eq!(
         plan.updates,
-        vec![simulator::RsUpdate {
-            name: runtime::name_of(&old).into(),
-            replicas: 3,
-            revision: None
-        }]
+        vec![simulator::RsUpdate { name: runtime::name_of(&old).into(), replicas: 3, revision: None }]
     );
     // Once the new ones are available, the old one drains.
     new_rs["spec"]["replicas"] = json!(4);
@@ -296,11 +222,7 @@ fn a_template_change_rolls_within_surge_and_unavailability() {
     let plan = simulator::deployment_plan(&v2, &[old_now, new_rs]);
     assert_eq!(
         plan.updates,
-        vec![simulator::RsUpdate {
-            name: runtime::name_of(&old).into(),
-            replicas: 0,
-            revision: None
-        }]
+        vec![simulator::RsUpdate { name: runtime::name_of(&old).into(), replicas: 0, revision: None }]
     );
 }
 
@@ -309,11 +231,8 @@ fn a_stuck_rollout_keeps_the_old_pods() {
     let v1 = deployment(3, "nginx:1");
     let old = replicaset_of(&v1, 3, 3, 1);
     let mut v2 = deployment(3, "nginx:2");
-    v2["spec"]["strategy"] =
-        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
-    let mut new = simulator::deployment_plan(&v2, std::slice::from_ref(&old))
-        .create
-        .unwrap();
+    v2["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    let mut new = simulator::deployment_plan(&v2, std::slice::from_ref(&old)).create.unwrap();
     new["status"] = json!({"replicas": 1});
     let plan = simulator::deployment_plan(&v2, &[old, new]);
     assert!(plan.updates.is_empty() && plan.create.is_none());
@@ -329,11 +248,7 @@ fn rolling_back_bumps_the_old_template_revision() {
     assert_eq!(plan.revision, 3);
     assert_eq!(
         plan.updates[0],
-        simulator::RsUpdate {
-            name: runtime::name_of(&rs1).into(),
-            replicas: 1,
-            revision: Some(3)
-        }
+        simulator::RsUpdate { name: runtime::name_of(&rs1).into(), replicas: 1, revision: Some(3) }
     );
 }
 
@@ -357,21 +272,13 @@ fn recreate_scales_old_to_zero_before_the_new() {
 fn old_empty_replicasets_beyond_the_history_limit_go() {
     let mut current = deployment(1, "nginx:9");
     current["spec"]["revisionHistoryLimit"] = json!(1);
-    let mut rss: Vec<Value> = (1..=3)
-        .map(|i| replicaset_of(&deployment(1, &format!("nginx:{i}")), 0, 0, i))
-        .collect();
+    let mut rss: Vec<Value> = (1..=3).map(|i| replicaset_of(&deployment(1, &format!("nginx:{i}")), 0, 0, i)).collect();
     for rs in &mut rss {
         rs["status"] = json!({"replicas": 0});
     }
     rss.push(replicaset_of(&current, 1, 1, 4));
     let plan = simulator::deployment_plan(&current, &rss);
-    assert_eq!(
-        plan.delete,
-        vec![
-            runtime::name_of(&rss[0]).to_owned(),
-            runtime::name_of(&rss[1]).to_owned()
-        ]
-    );
+    assert_eq!(plan.delete, vec![runtime::name_of(&rss[0]).to_owned(), runtime::name_of(&rss[1]).to_owned()]);
 }
 
 #[test]
@@ -394,10 +301,7 @@ fn a_converged_deployment_is_available_and_complete() {
     assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
     assert_eq!(
         progressing["message"],
-        format!(
-            "ReplicaSet \"{}\" has successfully progressed.",
-            runtime::name_of(&rs)
-        )
+        format!("ReplicaSet \"{}\" has successfully progressed.", runtime::name_of(&rs))
     );
     assert_eq!(next, Next::Done);
     let mut again = deploy.clone();
@@ -411,31 +315,19 @@ fn a_rollout_without_progress_exceeds_its_deadline() {
     deploy["spec"]["progressDeadlineSeconds"] = json!(30);
     let rs = replicaset_of(&deploy, 3, 0, 1);
     let (status, next) = simulator::deployment_status(&deploy, std::slice::from_ref(&rs), t(0));
-    assert_eq!(
-        runtime::condition(&status, "Progressing").unwrap()["reason"],
-        "NewReplicaSetCreated"
-    );
-    assert_eq!(
-        runtime::condition(&status, "Available").unwrap()["status"],
-        "False"
-    );
+    assert_eq!(runtime::condition(&status, "Progressing").unwrap()["reason"], "NewReplicaSetCreated");
+    assert_eq!(runtime::condition(&status, "Available").unwrap()["status"], "False");
     assert_eq!(status["unavailableReplicas"], 3);
     assert_eq!(next, Next::After(Duration::from_secs(30)));
     deploy["status"] = status;
     let (status, next) = simulator::deployment_status(&deploy, std::slice::from_ref(&rs), t(10));
-    assert_eq!(
-        runtime::condition(&status, "Progressing").unwrap()["status"],
-        "True"
-    );
+    assert_eq!(runtime::condition(&status, "Progressing").unwrap()["status"], "True");
     assert_eq!(next, Next::After(Duration::from_secs(20)));
     deploy["status"] = status;
     let (status, next) = simulator::deployment_status(&deploy, std::slice::from_ref(&rs), t(31));
     let progressing = runtime::condition(&status, "Progressing").unwrap();
     assert_eq!(
-        (
-            progressing["status"].as_str(),
-            progressing["reason"].as_str()
-        ),
+        (progressing["status"].as_str(), progressing["reason"].as_str()),
         (Some("False"), Some("ProgressDeadlineExceeded"))
     );
     assert_eq!(next, Next::Done);
@@ -443,10 +335,7 @@ fn a_rollout_without_progress_exceeds_its_deadline() {
     deploy["status"] = status;
     let healed = replicaset_of(&deploy, 3, 3, 1);
     let (status, _) = simulator::deployment_status(&deploy, &[healed], t(40));
-    assert_eq!(
-        runtime::condition(&status, "Progressing").unwrap()["reason"],
-        "NewReplicaSetAvailable"
-    );
+    assert_eq!(runtime::condition(&status, "Progressing").unwrap()["reason"], "NewReplicaSetAvailable");
 }
 
 #[test]
@@ -477,8 +366,7 @@ fn statefulset(replicas: i64, policy: &str) -> Value {
 fn sts_pod(sts: &Value, ordinal: i64, ready: bool) -> Value {
     let mut pod = simulator::statefulset_pod(sts, ordinal);
     if ready {
-        pod["status"] =
-            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+        pod["status"] = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
     }
     pod
 }
@@ -487,45 +375,24 @@ fn sts_pod(sts: &Value, ordinal: i64, ready: bool) -> Value {
 fn statefulset_pods_come_in_order_with_claims() {
     let sts = statefulset(3, "OrderedReady");
     assert_eq!(simulator::statefulset_plan(&sts, &[]).create, vec![0]);
-    assert_eq!(
-        simulator::statefulset_plan(&sts, &[sts_pod(&sts, 0, false)]).create,
-        Vec::<i64>::new()
-    );
-    assert_eq!(
-        simulator::statefulset_plan(&sts, &[sts_pod(&sts, 0, true)]).create,
-        vec![1]
-    );
+    assert_eq!(simulator::statefulset_plan(&sts, &[sts_pod(&sts, 0, false)]).create, Vec::<i64>::new());
+    assert_eq!(simulator::statefulset_plan(&sts, &[sts_pod(&sts, 0, true)]).create, vec![1]);
     let parallel = statefulset(3, "Parallel");
-    assert_eq!(
-        simulator::statefulset_plan(&parallel, &[]).create,
-        vec![0, 1, 2]
-    );
+    assert_eq!(simulator::statefulset_plan(&parallel, &[]).create, vec![0, 1, 2]);
     let pod = sts_pod(&sts, 1, false);
     assert_eq!(pod["metadata"]["name"], "db-1");
     assert_eq!(pod["spec"]["hostname"], "db-1");
     assert_eq!(pod["spec"]["subdomain"], "db");
-    assert_eq!(
-        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
-        "data-db-1"
-    );
-    assert_eq!(
-        pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
-        "1"
-    );
-    assert_eq!(
-        simulator::statefulset_claims(&sts, 1)[0]["metadata"]["name"],
-        "data-db-1"
-    );
+    assert_eq!(pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"], "data-db-1");
+    assert_eq!(pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"], "1");
+    assert_eq!(simulator::statefulset_claims(&sts, 1)[0]["metadata"]["name"], "data-db-1");
 }
 
 #[test]
 fn statefulsets_scale_down_and_roll_from_the_top() {
     let sts = statefulset(2, "OrderedReady");
     let pods: Vec<Value> = (0..3).map(|i| sts_pod(&sts, i, true)).collect();
-    assert_eq!(
-        simulator::statefulset_plan(&sts, &pods).delete,
-        vec!["db-2"]
-    );
+    assert_eq!(simulator::statefulset_plan(&sts, &pods).delete, vec!["db-2"]);
     let mut v2 = statefulset(2, "OrderedReady");
     v2["spec"]["template"]["spec"]["containers"][0]["image"] = json!("postgres:17");
     let pods: Vec<Value> = (0..2).map(|i| sts_pod(&sts, i, true)).collect();
@@ -539,11 +406,7 @@ fn statefulsets_scale_down_and_roll_from_the_top() {
     let (status, _) = simulator::statefulset_status(&with_status, &rolled, t(0));
     assert_eq!(status["currentRevision"], status["updateRevision"]);
     assert_eq!(
-        (
-            status["readyReplicas"].as_i64(),
-            status["currentReplicas"].as_i64(),
-            status["updatedReplicas"].as_i64()
-        ),
+        (status["readyReplicas"].as_i64(), status["currentReplicas"].as_i64(), status["updatedReplicas"].as_i64()),
         (Some(2), Some(2), Some(2))
     );
 }
@@ -564,15 +427,9 @@ fn daemonsets_run_one_pod_on_the_node() {
     let hash = simulator::template_hash(&ds["spec"]["template"]);
     let mut current = pod("agent-a", "DaemonSet", true, 0);
     current["metadata"]["labels"] = json!({"controller-revision-hash": hash});
-    assert_eq!(
-        simulator::daemonset_plan(&ds, std::slice::from_ref(&current)),
-        (false, vec![])
-    );
+    assert_eq!(simulator::daemonset_plan(&ds, std::slice::from_ref(&current)), (false, vec![]));
     let outdated = pod("agent-old", "DaemonSet", true, 0);
-    assert_eq!(
-        simulator::daemonset_plan(&ds, &[outdated]),
-        (false, vec!["agent-old".to_owned()])
-    );
+    assert_eq!(simulator::daemonset_plan(&ds, &[outdated]), (false, vec!["agent-old".to_owned()]));
     let (status, _) = simulator::daemonset_status(&ds, &[current], t(0));
     assert_eq!(status["desiredNumberScheduled"], 1);
     assert_eq!(status["numberReady"], 1);
@@ -581,10 +438,7 @@ fn daemonsets_run_one_pod_on_the_node() {
     assert_eq!(status["observedGeneration"], 3);
     let mut elsewhere = daemonset();
     elsewhere["spec"]["template"]["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "windows"});
-    assert_eq!(
-        simulator::daemonset_status(&elsewhere, &[], t(0)).0["desiredNumberScheduled"],
-        0
-    );
+    assert_eq!(simulator::daemonset_status(&elsewhere, &[], t(0)).0["desiredNumberScheduled"], 0);
 }
 
 #[test]
@@ -594,27 +448,17 @@ fn jobs_start_pods_and_complete() {
     let mut done = pod("j-a", "Job", false, 0);
     done["status"] = json!({"phase": "Succeeded"});
     let running = pod("j-b", "Job", true, 0);
-    assert_eq!(
-        simulator::job_plan(&job, &[done.clone(), running.clone()]),
-        1
-    );
+    assert_eq!(simulator::job_plan(&job, &[done.clone(), running.clone()]), 1);
     let status = simulator::job_status(&job, &[done.clone(), running], t(5));
     assert_eq!(
-        (
-            status["active"].as_i64(),
-            status["succeeded"].as_i64(),
-            status["ready"].as_i64()
-        ),
+        (status["active"].as_i64(), status["succeeded"].as_i64(), status["ready"].as_i64()),
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(status["startTime"], ts(5));
     assert!(status.get("completionTime").is_none());
     let status = simulator::job_status(&job, &[done.clone(), done.clone(), done], t(9));
     assert_eq!(status["completionTime"], ts(9));
-    assert_eq!(
-        runtime::condition(&status, "Complete").unwrap()["status"],
-        "True"
-    );
+    assert_eq!(runtime::condition(&status, "Complete").unwrap()["status"], "True");
     assert!(runtime::condition(&status, "SuccessCriteriaMet").is_some());
     let mut finished = job.clone();
     finished["status"] = status;
@@ -632,38 +476,19 @@ fn services_get_unique_addresses_in_range() {
     assert!((96..112).contains(&ip.octets()[1]));
     assert_eq!(changes.node_ports.len(), 1);
     assert!((30000..=32767).contains(&changes.node_ports[0].1));
-    assert!(
-        changes
-            .load_balancer
-            .clone()
-            .unwrap()
-            .unwrap()
-            .starts_with("172.18.255.")
-    );
+    assert!(changes.load_balancer.clone().unwrap().unwrap().starts_with("172.18.255."));
     // The same address taken: another one is picked.
     let mut used = Used::default();
     used.cluster_ips.insert(ip);
-    assert_ne!(
-        simulator::service_changes(&svc, &used).cluster_ip,
-        changes.cluster_ip
-    );
+    assert_ne!(simulator::service_changes(&svc, &used).cluster_ip, changes.cluster_ip);
     // Headless and ExternalName services keep what they have.
     let headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
-    assert_eq!(
-        simulator::service_changes(&headless, &Used::default()),
-        simulator::ServiceChanges::default()
-    );
+    assert_eq!(simulator::service_changes(&headless, &Used::default()), simulator::ServiceChanges::default());
     let external = json!({"metadata": {"name": "e"}, "spec": {"type": "ExternalName", "externalName": "example.com"}});
-    assert_eq!(
-        simulator::service_changes(&external, &Used::default()),
-        simulator::ServiceChanges::default()
-    );
+    assert_eq!(simulator::service_changes(&external, &Used::default()), simulator::ServiceChanges::default());
     // No longer a load balancer: the ingress is cleared.
     let was_lb = json!({"metadata": {"name": "x"}, "spec": {"clusterIP": "10.96.3.4"}, "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.3"}]}}});
-    assert_eq!(
-        simulator::service_changes(&was_lb, &Used::default()).load_balancer,
-        Some(None)
-    );
+    assert_eq!(simulator::service_changes(&was_lb, &Used::default()).load_balancer, Some(None));
 }
 
 #[test]

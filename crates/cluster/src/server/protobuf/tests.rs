@@ -34,11 +34,7 @@ fn varint_field(tag: u32, v: u64) -> Vec<u8> {
 }
 
 fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
-    let type_meta = [
-        len_field(1, api_version.as_bytes()),
-        len_field(2, kind.as_bytes()),
-    ]
-    .concat();
+    let type_meta = [len_field(1, api_version.as_bytes()), len_field(2, kind.as_bytes())].concat();
     [MAGIC.to_vec(), len_field(1, &type_meta), len_field(2, raw)].concat()
 }
 
@@ -78,15 +74,9 @@ fn decodes_what_kubectl_sends_like_kubectl_prints_it() {
         let body = std::fs::read(dir.join("request.pb")).unwrap();
         // kubectl's own `--dry-run=client -o json` of the same command: the
         // oracle, compared whole (no case needs an exception).
-        let expected: Value =
-            serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
+        let expected: Value = serde_json::from_slice(&std::fs::read(&expected_path).unwrap()).unwrap();
         let decoded = decode(&body).unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert_eq!(
-            decoded,
-            expected,
-            "{case}: decoded\n{}",
-            serde_json::to_string_pretty(&decoded).unwrap()
-        );
+        assert_eq!(decoded, expected, "{case}: decoded\n{}", serde_json::to_string_pretty(&decoded).unwrap());
         cases += 1;
     }
     assert!(cases >= 15, "only {cases} golden cases found");
@@ -108,10 +98,7 @@ fn refuses_a_kind_outside_the_served_groups() {
     let body = std::fs::read(root.join("priorityclass-unsupported/request.pb")).unwrap();
     match decode(&body) {
         Err(DecodeError::UnsupportedKind { api_version, kind }) => {
-            assert_eq!(
-                (api_version.as_str(), kind.as_str()),
-                ("scheduling.k8s.io/v1", "PriorityClass")
-            );
+            assert_eq!((api_version.as_str(), kind.as_str()), ("scheduling.k8s.io/v1", "PriorityClass"));
         }
         other => panic!("expected UnsupportedKind, got {other:?}"),
     }
@@ -153,14 +140,8 @@ fn never_panics_on_truncated_or_garbled_bodies() {
         let _ = decode(&random);
     }
     assert!(matches!(decode(b""), Err(DecodeError::NoMagic)));
-    assert!(matches!(
-        decode(b"{\"kind\":\"Pod\"}"),
-        Err(DecodeError::NoMagic)
-    ));
-    assert!(matches!(
-        decode(b"k8s\0\x0a\xff"),
-        Err(DecodeError::Envelope(_))
-    ));
+    assert!(matches!(decode(b"{\"kind\":\"Pod\"}"), Err(DecodeError::NoMagic)));
+    assert!(matches!(decode(b"k8s\0\x0a\xff"), Err(DecodeError::Envelope(_))));
 }
 
 #[test]
@@ -172,25 +153,10 @@ fn refuses_nesting_deeper_than_the_limit_without_overflowing_the_stack() {
     for _ in 0..5_000 {
         schema = len_field(not, &schema);
     }
-    let validation = len_field(
-        tag_of(
-            &format!("{ext}.CustomResourceValidation"),
-            "openAPIV3Schema",
-        ),
-        &schema,
-    );
-    let version = len_field(
-        tag_of(&format!("{ext}.CustomResourceDefinitionVersion"), "schema"),
-        &validation,
-    );
-    let spec = len_field(
-        tag_of(&format!("{ext}.CustomResourceDefinitionSpec"), "versions"),
-        &version,
-    );
-    let crd = len_field(
-        tag_of(&format!("{ext}.CustomResourceDefinition"), "spec"),
-        &spec,
-    );
+    let validation = len_field(tag_of(&format!("{ext}.CustomResourceValidation"), "openAPIV3Schema"), &schema);
+    let version = len_field(tag_of(&format!("{ext}.CustomResourceDefinitionVersion"), "schema"), &validation);
+    let spec = len_field(tag_of(&format!("{ext}.CustomResourceDefinitionSpec"), "versions"), &version);
+    let crd = len_field(tag_of(&format!("{ext}.CustomResourceDefinition"), "spec"), &spec);
     let body = envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", &crd);
     match decode(&body) {
         Err(DecodeError::Malformed { reason, .. }) => assert!(reason.contains("nest"), "{reason}"),
@@ -210,13 +176,7 @@ fn reports_the_path_of_a_malformed_field() {
 #[test]
 fn refuses_a_content_encoding() {
     let type_meta = [len_field(1, b"v1"), len_field(2, b"ConfigMap")].concat();
-    let body = [
-        MAGIC.to_vec(),
-        len_field(1, &type_meta),
-        len_field(2, b""),
-        len_field(3, b"gzip"),
-    ]
-    .concat();
+    let body = [MAGIC.to_vec(), len_field(1, &type_meta), len_field(2, b""), len_field(3, b"gzip")].concat();
     assert!(matches!(decode(&body), Err(DecodeError::ContentEncoding(e)) if e == "gzip"));
 }
 
@@ -237,19 +197,11 @@ fn table_loads_and_covers_every_served_group() {
         ("coordination.k8s.io/v1", "Lease"),
         ("discovery.k8s.io/v1", "EndpointSlice"),
         ("events.k8s.io/v1", "Event"),
-        (
-            "admissionregistration.k8s.io/v1",
-            "ValidatingWebhookConfiguration",
-        ),
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         ("apiregistration.k8s.io/v1", "APIService"),
     ] {
-        assert!(
-            table
-                .kinds
-                .contains_key(&(api_version.to_owned(), kind.to_owned())),
-            "{api_version} {kind}"
-        );
+        assert!(table.kinds.contains_key(&(api_version.to_owned(), kind.to_owned())), "{api_version} {kind}");
     }
 }
 
@@ -267,17 +219,10 @@ fn times_quantities_and_int_or_strings_take_their_json_forms() {
     let time = varint_field(1, 1_767_323_045);
     let meta = [
         len_field(tag_of(&format!("{META}.ObjectMeta"), "name"), b"l"),
-        len_field(
-            tag_of(&format!("{META}.ObjectMeta"), "creationTimestamp"),
-            &time,
-        ),
+        len_field(tag_of(&format!("{META}.ObjectMeta"), "creationTimestamp"), &time),
     ]
     .concat();
-    let raw = [
-        len_field(1, &meta),
-        len_field(tag_of("k8s.io.api.coordination.v1.Lease", "spec"), &spec),
-    ]
-    .concat();
+    let raw = [len_field(1, &meta), len_field(tag_of("k8s.io.api.coordination.v1.Lease", "spec"), &spec)].concat();
     let decoded = decode(&envelope("coordination.k8s.io/v1", "Lease", &raw)).unwrap();
     assert_eq!(
         decoded,
@@ -292,36 +237,18 @@ fn times_quantities_and_int_or_strings_take_their_json_forms() {
     // A Service port: targetPort as a name and as a number.
     let port = |target: Vec<u8>| {
         let port = "k8s.io.api.core.v1.ServicePort";
-        let p = [
-            varint_field(tag_of(port, "port"), 80),
-            len_field(tag_of(port, "targetPort"), &target),
-        ]
-        .concat();
+        let p = [varint_field(tag_of(port, "port"), 80), len_field(tag_of(port, "targetPort"), &target)].concat();
         let spec = len_field(tag_of(&format!("{CORE}.ServiceSpec"), "ports"), &p);
-        let raw = [
-            len_field(1, &[]),
-            len_field(tag_of(&format!("{CORE}.Service"), "spec"), &spec),
-        ]
-        .concat();
+        let raw = [len_field(1, &[]), len_field(tag_of(&format!("{CORE}.Service"), "spec"), &spec)].concat();
         decode(&envelope("v1", "Service", &raw)).unwrap()["spec"]["ports"][0]["targetPort"].clone()
     };
-    assert_eq!(
-        port([varint_field(1, 1), len_field(3, b"http")].concat()),
-        json!("http")
-    );
-    assert_eq!(
-        port([varint_field(1, 0), varint_field(2, 8080)].concat()),
-        json!(8080)
-    );
+    assert_eq!(port([varint_field(1, 1), len_field(3, b"http")].concat()), json!("http"));
+    assert_eq!(port([varint_field(1, 0), varint_field(2, 8080)].concat()), json!(8080));
 
     // A ResourceQuota: map<string, Quantity>.
     let entry = [len_field(1, b"cpu"), len_field(2, &len_field(1, b"500m"))].concat();
     let hard = len_field(tag_of(&format!("{CORE}.ResourceQuotaSpec"), "hard"), &entry);
-    let raw = [
-        len_field(1, &[]),
-        len_field(tag_of(&format!("{CORE}.ResourceQuota"), "spec"), &hard),
-    ]
-    .concat();
+    let raw = [len_field(1, &[]), len_field(tag_of(&format!("{CORE}.ResourceQuota"), "spec"), &hard)].concat();
     let decoded = decode(&envelope("v1", "ResourceQuota", &raw)).unwrap();
     assert_eq!(decoded["spec"]["hard"], json!({"cpu": "500m"}));
 }
@@ -331,10 +258,7 @@ fn embedded_json_and_durations_take_their_json_forms() {
     // A ControllerRevision's data is a RawExtension holding JSON.
     let raw = [
         len_field(1, &[]),
-        len_field(
-            tag_of("k8s.io.api.apps.v1.ControllerRevision", "data"),
-            &len_field(1, br#"{"a":[1,2]}"#),
-        ),
+        len_field(tag_of("k8s.io.api.apps.v1.ControllerRevision", "data"), &len_field(1, br#"{"a":[1,2]}"#)),
         varint_field(3, 2),
     ]
     .concat();
@@ -361,24 +285,12 @@ fn reads_packed_and_unpacked_repeated_scalars_and_skips_unknown_fields() {
     for g in [1000u64, 2000] {
         varint(g, &mut packed);
     }
-    let sc = [
-        len_field(groups, &packed),
-        varint_field(groups, 3000),
-        varint_field(999, 1),
-        len_field(998, b"x"),
-    ]
-    .concat();
+    let sc =
+        [len_field(groups, &packed), varint_field(groups, 3000), varint_field(999, 1), len_field(998, b"x")].concat();
     let spec = len_field(tag_of(&format!("{CORE}.PodSpec"), "securityContext"), &sc);
-    let raw = [
-        len_field(1, &[]),
-        len_field(tag_of(&format!("{CORE}.Pod"), "spec"), &spec),
-    ]
-    .concat();
+    let raw = [len_field(1, &[]), len_field(tag_of(&format!("{CORE}.Pod"), "spec"), &spec)].concat();
     let decoded = decode(&envelope("v1", "Pod", &raw)).unwrap();
-    assert_eq!(
-        decoded["spec"]["securityContext"],
-        json!({"supplementalGroups": [1000, 2000, 3000]})
-    );
+    assert_eq!(decoded["spec"]["securityContext"], json!({"supplementalGroups": [1000, 2000, 3000]}));
     // Absent required lists are null, as Go writes a nil slice.
     assert_eq!(decoded["spec"]["containers"], Value::Null);
 }
@@ -387,24 +299,14 @@ fn reads_packed_and_unpacked_repeated_scalars_and_skips_unknown_fields() {
 fn a_false_pointer_stays_and_a_false_plain_field_goes() {
     // Go's protobuf carries both; Go's JSON writes only the pointer.
     let spec = [
-        varint_field(
-            tag_of(&format!("{CORE}.PodSpec"), "automountServiceAccountToken"),
-            0,
-        ),
+        varint_field(tag_of(&format!("{CORE}.PodSpec"), "automountServiceAccountToken"), 0),
         varint_field(tag_of(&format!("{CORE}.PodSpec"), "hostNetwork"), 0),
         len_field(tag_of(&format!("{CORE}.PodSpec"), "nodeName"), b""),
     ]
     .concat();
-    let raw = [
-        len_field(1, &[]),
-        len_field(tag_of(&format!("{CORE}.Pod"), "spec"), &spec),
-    ]
-    .concat();
+    let raw = [len_field(1, &[]), len_field(tag_of(&format!("{CORE}.Pod"), "spec"), &spec)].concat();
     let decoded = decode(&envelope("v1", "Pod", &raw)).unwrap();
-    assert_eq!(
-        decoded["spec"]["automountServiceAccountToken"],
-        json!(false)
-    );
+    assert_eq!(decoded["spec"]["automountServiceAccountToken"], json!(false));
     assert!(decoded["spec"].get("hostNetwork").is_none());
     assert!(decoded["spec"].get("nodeName").is_none());
     // Plain struct fields are always written, as Go does: an empty status is `{}`.
