@@ -280,7 +280,9 @@ fn write_options(query: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
         None | Some("") => DryRun::No,
         Some("All") => DryRun::All,
         Some(other) => {
-            return Err(invalid_option(format!("dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\"")));
+            return Err(invalid_option(format!(
+                "dryRun[0]: Unsupported value: \"{other}\": supported values: \"All\""
+            )));
         }
     };
     let field_validation = match query.get("fieldValidation") {
@@ -440,15 +442,8 @@ fn patch_type(headers: &HeaderMap, query: &Query) -> Result<PatchType, ApiError>
     }
 }
 
-fn written_response(
-    state_code: StatusCode,
-    object: &Value,
-    warnings: &[String],
-    table: bool,
-    rt: &ResourceType,
-) -> Response {
-    let body = if table { table::table(rt, &[object.clone()], None, false) } else { object.clone() };
-    with_warnings(value_response(state_code, &body), warnings)
+fn written_response(code: StatusCode, object: &Value, warnings: &[String]) -> Response {
+    with_warnings(value_response(code, object), warnings)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -513,7 +508,7 @@ async fn resource(
                 reject_duplicates(&options, headers, &bytes)?;
                 let w = cluster.create(&rt, &namespace, object, &options).await?;
                 let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
-                Ok(written_response(code, &w.object, &w.warnings, false, &rt))
+                Ok(written_response(code, &w.object, &w.warnings))
             }
             Method::DELETE => delete_collection(cluster, &rt, target.namespace.as_deref(), query, headers, body).await,
             _ => Err(ApiError::new(
@@ -541,7 +536,7 @@ async fn resource(
             let options = write_options(query, headers)?;
             reject_duplicates(&options, headers, &bytes)?;
             let w = cluster.update(&rt, &namespace, &name, sub, object, &options).await?;
-            Ok(written_response(StatusCode::OK, &w.object, &w.warnings, false, &rt))
+            Ok(written_response(StatusCode::OK, &w.object, &w.warnings))
         }
         Method::PATCH => {
             let pt = patch_type(headers, query)?;
@@ -551,7 +546,7 @@ async fn resource(
             reject_duplicates(&options, headers, &bytes)?;
             let w = cluster.patch(&rt, &namespace, &name, sub, pt, patch, &options).await?;
             let code = if w.created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok(written_response(code, &w.object, &w.warnings, false, &rt))
+            Ok(written_response(code, &w.object, &w.warnings))
         }
         Method::DELETE if sub == Subresource::Main => {
             let options = delete_options(query, headers, body).await?;

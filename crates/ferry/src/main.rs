@@ -74,11 +74,13 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async {
         match cli.command {
             Command::Cluster(ClusterCommand::Serve(args)) => serve(args.data_dir, args.common).await,
@@ -111,7 +113,11 @@ async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
     let config = cluster::local::LocalConfig {
         data_dir: data_dir.clone(),
         listen: args.listen,
-        simulation: if args.no_simulation { cluster::controllers::Simulation::Off } else { cluster::controllers::Simulation::On },
+        simulation: if args.no_simulation {
+            cluster::controllers::Simulation::Off
+        } else {
+            cluster::controllers::Simulation::On
+        },
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         faults_file: args.faults,
         watch_history: args.watch_history,

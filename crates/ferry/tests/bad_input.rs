@@ -30,7 +30,13 @@ impl Checks {
             return Value::Null;
         };
         let message_ok = v["message"].as_str().is_some_and(|m| !m.is_empty());
-        if v["kind"] != "Status" || v["apiVersion"] != "v1" || v["status"] != "Failure" || v["code"] != code || v["reason"] != reason || !message_ok {
+        if v["kind"] != "Status"
+            || v["apiVersion"] != "v1"
+            || v["status"] != "Failure"
+            || v["code"] != code
+            || v["reason"] != reason
+            || !message_ok
+        {
             self.0.push(format!("{what}: expected a Failure Status {code} {reason} with a message, got {v}"));
             return Value::Null;
         }
@@ -63,7 +69,10 @@ async fn names(server: &Server) -> Vec<String> {
 }
 
 fn cm_json(name: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}})).unwrap()
+    serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}}),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -78,20 +87,34 @@ async fn malformed_bodies_are_bad_requests() {
         ("JSON array", json, b"[1,2,3]".to_vec()),
         ("empty body", json, Vec::new()),
         ("not UTF-8", json, vec![0xff, 0xfe, 0x00, 0x7b]),
-        ("wrong field type", json, br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x2"},"data":[1]}"#.to_vec()),
+        (
+            "wrong field type",
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x2"},"data":[1]}"#.to_vec(),
+        ),
         ("metadata not an object", json, br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":"x"}"#.to_vec()),
         ("malformed YAML", yaml, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y1\n  data: [\n".to_vec()),
         ("YAML with tabs", yaml, b"apiVersion: v1\n\tkind: ConfigMap\n".to_vec()),
         ("kind mismatch", json, br#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x3"}}"#.to_vec()),
-        ("apiVersion mismatch", json, br#"{"apiVersion":"apps/v1","kind":"ConfigMap","metadata":{"name":"x4"}}"#.to_vec()),
-        ("namespace mismatch", json, br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x5","namespace":"kube-system"}}"#.to_vec()),
+        (
+            "apiVersion mismatch",
+            json,
+            br#"{"apiVersion":"apps/v1","kind":"ConfigMap","metadata":{"name":"x4"}}"#.to_vec(),
+        ),
+        (
+            "namespace mismatch",
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x5","namespace":"kube-system"}}"#.to_vec(),
+        ),
     ];
     for (what, ct, body) in cases {
         c.status(server.raw("POST", CMS, ct, body).await, 400, "BadRequest", what);
     }
     // A well-formed YAML body is accepted, so the YAML failure above is about
     // the content, not the media type.
-    let (code, body) = server.raw("POST", CMS, yaml, b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\n".to_vec()).await;
+    let (code, body) = server
+        .raw("POST", CMS, yaml, b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\n".to_vec())
+        .await;
     assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
 
     // Malformed patches.
@@ -129,8 +152,18 @@ async fn malformed_bodies_are_bad_requests() {
 async fn wrong_content_types_are_415() {
     let server = Server::start().await;
     let mut c = Checks::default();
-    c.status(server.raw("POST", CMS, Some("text/plain"), cm_json("t1")).await, 415, "UnsupportedMediaType", "text/plain create");
-    c.status(server.raw("POST", CMS, Some("application/xml"), cm_json("t2")).await, 415, "UnsupportedMediaType", "xml create");
+    c.status(
+        server.raw("POST", CMS, Some("text/plain"), cm_json("t1")).await,
+        415,
+        "UnsupportedMediaType",
+        "text/plain create",
+    );
+    c.status(
+        server.raw("POST", CMS, Some("application/xml"), cm_json("t2")).await,
+        415,
+        "UnsupportedMediaType",
+        "xml create",
+    );
     server.raw("POST", CMS, Some("application/json"), cm_json("p")).await;
     c.status(
         server.raw("PATCH", &format!("{CMS}/p"), Some("application/json"), br#"{"data":{"a":"2"}}"#.to_vec()).await,
@@ -159,7 +192,10 @@ async fn invalid_names_are_422_with_a_cause() {
         let v = c.status(server.raw("POST", CMS, Some("application/json"), cm_json(bad)).await, 422, "Invalid", bad);
         let causes = v["details"]["causes"].as_array().cloned().unwrap_or_default();
         if !v.is_null() {
-            c.that(causes.iter().any(|c| c["field"] == "metadata.name"), format!("{bad:?}: no cause on metadata.name: {v}"));
+            c.that(
+                causes.iter().any(|c| c["field"] == "metadata.name"),
+                format!("{bad:?}: no cause on metadata.name: {v}"),
+            );
             c.that(v["details"]["kind"] == "ConfigMap", format!("{bad:?}: details.kind: {v}"));
         }
     }
@@ -167,17 +203,26 @@ async fn invalid_names_are_422_with_a_cause() {
     // Namespaces (DNS label).
     let (code, _) = server.raw("POST", CMS, Some("application/json"), cm_json("ok.with.dots")).await;
     assert_eq!(code, 201);
-    let ns = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "no.dots"}})).unwrap();
-    c.status(server.raw("POST", "/api/v1/namespaces", Some("application/json"), ns).await, 422, "Invalid", "namespace with dots");
+    let ns =
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "no.dots"}})).unwrap();
+    c.status(
+        server.raw("POST", "/api/v1/namespaces", Some("application/json"), ns).await,
+        422,
+        "Invalid",
+        "namespace with dots",
+    );
     // Labels are validated too.
     let bad_label = serde_json::to_vec(&json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "labelled", "labels": {"bad key!": "v"}}
     }))
     .unwrap();
-    let v = c.status(server.raw("POST", CMS, Some("application/json"), bad_label).await, 422, "Invalid", "bad label key");
+    let v =
+        c.status(server.raw("POST", CMS, Some("application/json"), bad_label).await, 422, "Invalid", "bad label key");
     if !v.is_null() {
-        let on_labels = v["details"]["causes"].as_array().is_some_and(|cs| cs.iter().any(|x| x["field"].as_str().unwrap_or("").starts_with("metadata.labels")));
+        let on_labels = v["details"]["causes"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|x| x["field"].as_str().unwrap_or("").starts_with("metadata.labels")));
         c.that(on_labels, format!("bad label: no cause on metadata.labels: {v}"));
     }
     let mut names = names(&server).await;
@@ -191,8 +236,16 @@ async fn oversized_bodies_are_413() {
     let server = Server::start().await;
     let mut c = Checks::default();
     let big = "x".repeat(3 * 1024 * 1024 + 1024);
-    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": big}})).unwrap();
-    c.status(server.raw("POST", CMS, Some("application/json"), body.clone()).await, 413, "RequestEntityTooLarge", "3 MiB create");
+    let body = serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": big}}),
+    )
+    .unwrap();
+    c.status(
+        server.raw("POST", CMS, Some("application/json"), body.clone()).await,
+        413,
+        "RequestEntityTooLarge",
+        "3 MiB create",
+    );
     server.raw("POST", CMS, Some("application/json"), cm_json("small")).await;
     c.status(
         server.raw("PUT", &format!("{CMS}/small"), Some("application/json"), body.replace_name("small")).await,
@@ -214,7 +267,10 @@ async fn oversized_bodies_are_413() {
     c.that(small["data"]["a"] == "1", "an oversized write changed the object".to_owned());
     // Just under the limit still works (the object is what counts).
     let fits = "z".repeat(1024 * 1024);
-    let body = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fits"}, "data": {"a": fits}})).unwrap();
+    let body = serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fits"}, "data": {"a": fits}}),
+    )
+    .unwrap();
     let (code, _) = server.raw("POST", CMS, Some("application/json"), body).await;
     c.that(code == 201, format!("a 1 MiB object was refused with {code}"));
     c.finish();
@@ -250,7 +306,9 @@ async fn unknown_paths_and_kinds_are_404() {
     }
     // Creating an object of an unknown kind.
     c.status(
-        server.raw("POST", "/apis/example.com/v1/namespaces/default/widgets", Some("application/json"), b"{}".to_vec()).await,
+        server
+            .raw("POST", "/apis/example.com/v1/namespaces/default/widgets", Some("application/json"), b"{}".to_vec())
+            .await,
         404,
         "NotFound",
         "create unknown kind",
@@ -297,7 +355,12 @@ async fn bad_selectors_and_parameters_are_rejected() {
     );
     c.status(
         server
-            .raw("PATCH", &format!("{CMS}/x"), Some("application/apply-patch+yaml"), b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".to_vec())
+            .raw(
+                "PATCH",
+                &format!("{CMS}/x"),
+                Some("application/apply-patch+yaml"),
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n".to_vec(),
+            )
             .await,
         422,
         "Invalid",
@@ -341,18 +404,38 @@ async fn standard_errors_carry_details() {
     let server = Server::start().await;
     let mut c = Checks::default();
     server.raw("POST", CMS, Some("application/json"), cm_json("exists")).await;
-    let v = c.status(server.raw("POST", CMS, Some("application/json"), cm_json("exists")).await, 409, "AlreadyExists", "duplicate");
-    c.that(v.is_null() || (v["details"]["name"] == "exists" && v["details"]["kind"] == "configmaps"), format!("AlreadyExists details: {v}"));
+    let v = c.status(
+        server.raw("POST", CMS, Some("application/json"), cm_json("exists")).await,
+        409,
+        "AlreadyExists",
+        "duplicate",
+    );
+    c.that(
+        v.is_null() || (v["details"]["name"] == "exists" && v["details"]["kind"] == "configmaps"),
+        format!("AlreadyExists details: {v}"),
+    );
     let v = c.status(server.raw("GET", &format!("{CMS}/absent"), None, Vec::new()).await, 404, "NotFound", "missing");
     c.that(v.is_null() || v["details"]["name"] == "absent", format!("NotFound details: {v}"));
     // PUT with a mismatched name in the body.
-    c.status(server.raw("PUT", &format!("{CMS}/exists"), Some("application/json"), cm_json("other")).await, 400, "BadRequest", "name mismatch");
+    c.status(
+        server.raw("PUT", &format!("{CMS}/exists"), Some("application/json"), cm_json("other")).await,
+        400,
+        "BadRequest",
+        "name mismatch",
+    );
     // Immutable fields: a ConfigMap marked immutable refuses data changes.
     let immutable = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "frozen"}, "immutable": true, "data": {"a": "1"}})).unwrap();
     let (code, _) = server.raw("POST", CMS, Some("application/json"), immutable).await;
     assert_eq!(code, 201);
     c.status(
-        server.raw("PATCH", &format!("{CMS}/frozen"), Some("application/merge-patch+json"), br#"{"data":{"a":"2"}}"#.to_vec()).await,
+        server
+            .raw(
+                "PATCH",
+                &format!("{CMS}/frozen"),
+                Some("application/merge-patch+json"),
+                br#"{"data":{"a":"2"}}"#.to_vec(),
+            )
+            .await,
         422,
         "Invalid",
         "change an immutable ConfigMap",

@@ -56,7 +56,8 @@ async fn create_many(server: &Server, prefix: &str, total: usize, clients: usize
                 if n >= total {
                     return rvs;
                 }
-                let created = api.create(&PostParams::default(), &one_kib(&format!("{prefix}-{n}"))).await.expect("create");
+                let created =
+                    api.create(&PostParams::default(), &one_kib(&format!("{prefix}-{n}"))).await.expect("create");
                 rvs.push(created.resource_version().unwrap().parse::<u64>().unwrap());
             }
         }));
@@ -113,7 +114,9 @@ async fn bench_watch_fan_out() {
             let mut rvs = Vec::with_capacity(writes);
             while rvs.len() < writes {
                 match tokio::time::timeout(Duration::from_secs(120), stream.next()).await {
-                    Ok(Some(Ok(WatchEvent::Added(o)))) => rvs.push(o.resource_version().unwrap().parse::<u64>().unwrap()),
+                    Ok(Some(Ok(WatchEvent::Added(o)))) => {
+                        rvs.push(o.resource_version().unwrap().parse::<u64>().unwrap())
+                    }
                     Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
                     other => panic!("watcher got {other:?} after {} events", rvs.len()),
                 }
@@ -156,7 +159,9 @@ async fn bench_watch_fan_out() {
             let mut rvs = Vec::with_capacity(writes);
             while rvs.len() < writes {
                 match tokio::time::timeout(Duration::from_secs(120), stream.next()).await {
-                    Ok(Some(Ok(WatchEvent::Added(o)))) => rvs.push(o.resource_version().unwrap().parse::<u64>().unwrap()),
+                    Ok(Some(Ok(WatchEvent::Added(o)))) => {
+                        rvs.push(o.resource_version().unwrap().parse::<u64>().unwrap())
+                    }
                     Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
                     other => panic!("replaying watcher got {other:?} after {} events", rvs.len()),
                 }
@@ -183,11 +188,7 @@ async fn bench_list_and_rss() {
     let objects = env_usize("BENCH_OBJECTS", 100_000);
     let server = bench_server().await;
     let (fill, _) = create_many(&server, "l", objects, 16).await;
-    println!(
-        "BENCH fill: {objects} creates in {:.2} s ({:.0}/s)",
-        fill.as_secs_f64(),
-        per_sec(objects, fill)
-    );
+    println!("BENCH fill: {objects} creates in {:.2} s ({:.0}/s)", fill.as_secs_f64(), per_sec(objects, fill));
     let client = server.client().await;
     let mut best = Duration::MAX;
     let mut body_len = 0;
@@ -195,7 +196,8 @@ async fn bench_list_and_rss() {
     let mut json_size = 0;
     for _ in 0..3 {
         let start = Instant::now();
-        let (code, body) = common::raw_with(&client, "GET", "/api/v1/namespaces/default/configmaps", None, Vec::new()).await;
+        let (code, body) =
+            common::raw_with(&client, "GET", "/api/v1/namespaces/default/configmaps", None, Vec::new()).await;
         let elapsed = start.elapsed();
         assert_eq!(code, 200);
         best = best.min(elapsed);
@@ -215,7 +217,11 @@ async fn bench_list_and_rss() {
     let api = Api::<ConfigMap>::namespaced(client.clone(), "default");
     let start = Instant::now();
     let typed = api.list(&kube::api::ListParams::default()).await.unwrap();
-    println!("BENCH list: the same through kube-rs, typed: {:.3} s ({} items)", start.elapsed().as_secs_f64(), typed.items.len());
+    println!(
+        "BENCH list: the same through kube-rs, typed: {:.3} s ({} items)",
+        start.elapsed().as_secs_f64(),
+        typed.items.len()
+    );
     // Paged, as kubectl and informers list (limit=500 plus continue).
     let start = Instant::now();
     let mut paged = 0;

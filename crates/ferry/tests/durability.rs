@@ -43,7 +43,9 @@ async fn acknowledged_creates_survive_kill_9() {
                     ..Default::default()
                 };
                 match api.create(&PostParams::default(), &cm).await {
-                    Ok(created) => acked.lock().unwrap().push((name, created.uid().unwrap(), created.resource_version().unwrap())),
+                    Ok(created) => {
+                        acked.lock().unwrap().push((name, created.uid().unwrap(), created.resource_version().unwrap()))
+                    }
                     Err(_) => return,
                 }
             }
@@ -69,12 +71,22 @@ async fn acknowledged_creates_survive_kill_9() {
     let present: Vec<&ConfigMap> = list.items.iter().filter(|c| c.name_any().starts_with("d-")).collect();
     let present_names: BTreeSet<String> = present.iter().map(|c| c.name_any()).collect();
     let missing: Vec<&String> = acked.iter().map(|(n, _, _)| n).filter(|n| !present_names.contains(*n)).collect();
-    assert!(missing.is_empty(), "{} acknowledged creates lost after kill -9: {:?}", missing.len(), &missing[..missing.len().min(20)]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged creates lost after kill -9: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
     let unexpected: Vec<&String> = present_names.iter().filter(|n| !attempted.contains(*n)).collect();
     assert!(unexpected.is_empty(), "objects nobody sent: {unexpected:?}");
     // At most the in-flight requests (one per writer) may have landed
     // without an acknowledgement.
-    assert!(present_names.len() <= acked.len() + writers, "{} present, {} acknowledged", present_names.len(), acked.len());
+    assert!(
+        present_names.len() <= acked.len() + writers,
+        "{} present, {} acknowledged",
+        present_names.len(),
+        acked.len()
+    );
     for (name, uid, rv) in &acked {
         let obj = present.iter().find(|c| &c.name_any() == name).unwrap();
         assert_eq!(obj.uid().as_ref(), Some(uid), "{name}");

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use common::{DEADLINE, Server, Stop, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{GroupVersionKind, Status};
 use kube::discovery::{Discovery, Scope};
-use kube::ResourceExt;
 use serde_json::{Value, json};
 
 fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
@@ -121,12 +121,18 @@ async fn patches_merge_json_strategic_and_apply() {
     let api: Api<Deployment> = Api::namespaced(server.client().await, "default");
     api.create(&PostParams::default(), &deployment("d", 1)).await.unwrap();
 
-    let merged = api.patch("d", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"m": "1"}}}))).await.unwrap();
+    let merged = api
+        .patch("d", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"m": "1"}}})))
+        .await
+        .unwrap();
     assert_eq!(merged.labels()["m"], "1");
     assert_eq!(merged.labels()["app"], "d");
 
     let ops: Value = json!([{"op": "replace", "path": "/spec/replicas", "value": 3}, {"op": "add", "path": "/metadata/labels/j", "value": "2"}]);
-    let jsoned = api.patch("d", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(ops).unwrap())).await.unwrap();
+    let jsoned = api
+        .patch("d", &PatchParams::default(), &Patch::Json::<()>(serde_json::from_value(ops).unwrap()))
+        .await
+        .unwrap();
     assert_eq!(jsoned.spec.as_ref().unwrap().replicas, Some(3));
     assert_eq!(jsoned.labels()["j"], "2");
 
@@ -144,22 +150,29 @@ async fn patches_merge_json_strategic_and_apply() {
     assert_eq!(containers[1].name, "side");
 
     // Server-side apply: a second manager conflicts on replicas, then forces.
-    let apply = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 5}});
+    let apply =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 5}});
     let mine = api.patch("d", &PatchParams::apply("alice").force(), &Patch::Apply(&apply)).await.unwrap();
     assert_eq!(mine.spec.as_ref().unwrap().replicas, Some(5));
-    let theirs = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 7}});
+    let theirs =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 7}});
     let conflict = api_error(api.patch("d", &PatchParams::apply("bob"), &Patch::Apply(&theirs)).await);
     assert_eq!((conflict.code, conflict.reason.as_str()), (409, "Conflict"), "{conflict:?}");
     let causes = conflict.details.as_ref().map(|d| d.causes.clone()).unwrap_or_default();
-    assert!(causes.iter().any(|c| c.field.contains("spec.replicas")), "conflict cause names spec.replicas: {conflict:?}");
+    assert!(
+        causes.iter().any(|c| c.field.contains("spec.replicas")),
+        "conflict cause names spec.replicas: {conflict:?}"
+    );
     assert!(conflict.message.contains("alice"), "names the owning manager: {}", conflict.message);
     let forced = api.patch("d", &PatchParams::apply("bob").force(), &Patch::Apply(&theirs)).await.unwrap();
     assert_eq!(forced.spec.as_ref().unwrap().replicas, Some(7));
-    let bob = forced.managed_fields().iter().find(|m| m.manager.as_deref() == Some("bob")).expect("bob's entry").clone();
+    let bob =
+        forced.managed_fields().iter().find(|m| m.manager.as_deref() == Some("bob")).expect("bob's entry").clone();
     let fields = serde_json::to_value(&bob.fields_v1).unwrap();
     assert!(fields.pointer("/f:spec/f:replicas").is_some(), "{fields}");
     let alice_owns_replicas = forced.managed_fields().iter().any(|m| {
-        m.manager.as_deref() == Some("alice") && serde_json::to_value(&m.fields_v1).unwrap().pointer("/f:spec/f:replicas").is_some()
+        m.manager.as_deref() == Some("alice")
+            && serde_json::to_value(&m.fields_v1).unwrap().pointer("/f:spec/f:replicas").is_some()
     });
     assert!(!alice_owns_replicas, "force takes the field away from alice");
 }
@@ -169,13 +182,27 @@ async fn dynamic_objects_through_discovery() {
     let server = Server::start().await;
     let client = server.client().await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (ar, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).expect("apps/v1 Deployment discovered");
+    let (ar, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .expect("apps/v1 Deployment discovered");
     assert_eq!(ar.plural, "deployments");
     assert_eq!(caps.scope, Scope::Namespaced);
-    assert!(caps.subresources.iter().any(|(sub, _)| sub.plural == "deployments/scale" || sub.plural == "scale"), "{caps:?}");
+    assert!(
+        caps.subresources.iter().any(|(sub, _)| sub.plural == "deployments/scale" || sub.plural == "scale"),
+        "{caps:?}"
+    );
     let (node_ar, node_caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Node")).expect("nodes");
     assert_eq!(node_caps.scope, Scope::Cluster);
-    for group in ["", "apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "policy", "autoscaling"] {
+    for group in [
+        "",
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "apiextensions.k8s.io",
+        "policy",
+        "autoscaling",
+    ] {
         assert!(discovery.has_group(group), "group {group:?} discovered");
     }
 
@@ -185,7 +212,8 @@ async fn dynamic_objects_through_discovery() {
     assert_eq!(created.data["spec"]["replicas"], 1);
     let listed = api.list(&ListParams::default()).await.unwrap();
     assert!(listed.items.iter().any(|o| o.name_any() == "dyn"));
-    let patched = api.patch("dyn", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
+    let patched =
+        api.patch("dyn", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
     assert_eq!(patched.data["spec"]["replicas"], 2);
 
     let nodes: Api<DynamicObject> = Api::all_with(client, &node_ar);
@@ -204,7 +232,8 @@ async fn label_and_field_selectors() {
         ("s4", vec![]),
     ] {
         let mut cm = config_map(name, &[]);
-        cm.metadata.labels = Some(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>());
+        cm.metadata.labels =
+            Some(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<BTreeMap<_, _>>());
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
     let names = |list: kube::core::ObjectList<ConfigMap>| {
@@ -231,7 +260,8 @@ async fn label_and_field_selectors() {
     assert_eq!(by_name, ["s3"]);
     let not_name = names(api.list(&ListParams::default().fields("metadata.name!=s3")).await.unwrap());
     assert_eq!(not_name, ["s1", "s2", "s4"]);
-    let both = names(api.list(&ListParams::default().fields("metadata.namespace=default").labels("app=db")).await.unwrap());
+    let both =
+        names(api.list(&ListParams::default().fields("metadata.namespace=default").labels("app=db")).await.unwrap());
     assert_eq!(both, ["s3"]);
     let none = names(api.list(&ListParams::default().fields("metadata.namespace=other")).await.unwrap());
     assert!(none.is_empty());
@@ -269,7 +299,11 @@ async fn pagination_is_a_consistent_snapshot() {
 
     loop {
         let page = api.list(&ListParams::default().limit(10).continue_token(&token)).await.unwrap();
-        assert_eq!(page.metadata.resource_version.as_deref(), Some(snapshot_rv.as_str()), "every page is of the same snapshot");
+        assert_eq!(
+            page.metadata.resource_version.as_deref(),
+            Some(snapshot_rv.as_str()),
+            "every page is of the same snapshot"
+        );
         seen.extend(page.items);
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = t,
@@ -301,10 +335,17 @@ async fn dry_run_writes_nothing() {
     assert!(api.get_opt("dry").await.unwrap().is_none(), "dry-run create left an object");
 
     let real = api.create(&PostParams::default(), &config_map("real", &[("a", "1")])).await.unwrap();
-    let patched = api.patch("real", &PatchParams::default().dry_run(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
+    let patched =
+        api.patch("real", &PatchParams::default().dry_run(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
     assert_eq!(patched.data.as_ref().unwrap()["a"], "2", "dry run returns the would-be object");
     let applied = api
-        .patch("real", &PatchParams::apply("dry").force().dry_run(), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "real"}, "data": {"b": "3"}})))
+        .patch(
+            "real",
+            &PatchParams::apply("dry").force().dry_run(),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "real"}, "data": {"b": "3"}}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(applied.data.as_ref().unwrap()["b"], "3");
@@ -315,7 +356,10 @@ async fn dry_run_writes_nothing() {
 
     let now = api.get("real").await.unwrap();
     assert_eq!(now.data.unwrap(), BTreeMap::from([("a".to_owned(), "1".to_owned())]));
-    assert_eq!(now.metadata.resource_version, real.metadata.resource_version, "no dry-run write bumped the resourceVersion");
+    assert_eq!(
+        now.metadata.resource_version, real.metadata.resource_version,
+        "no dry-run write bumped the resourceVersion"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +378,8 @@ async fn field_validation_strict_warn_and_ignore() {
         async move { common::raw_with(&client, "POST", &path, Some("application/json"), body).await }
     };
     let (code, body) = create("strict", "Strict").await;
-    let err: Status = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{code}: {}", String::from_utf8_lossy(&body)));
+    let err: Status =
+        serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{code}: {}", String::from_utf8_lossy(&body)));
     assert_eq!((code, err.code, err.reason.as_str()), (400, 400, "BadRequest"), "{err:?}");
     assert!(err.message.contains("bogus"), "names the unknown field: {}", err.message);
     assert!(api.get_opt("strict").await.unwrap().is_none());
@@ -351,7 +396,9 @@ async fn field_validation_strict_warn_and_ignore() {
     let deploys: Api<Deployment> = Api::namespaced(server.client().await, "default");
     deploys.create(&PostParams::default(), &deployment("v", 1)).await.unwrap();
     let pp = PatchParams { field_validation: Some(kube::api::ValidationDirective::Strict), ..Default::default() };
-    let err = api_error(deploys.patch("v", &pp, &Patch::Merge(json!({"spec": {"template": {"spec": {"nodeSelectr": {}}}}}))).await);
+    let err = api_error(
+        deploys.patch("v", &pp, &Patch::Merge(json!({"spec": {"template": {"spec": {"nodeSelectr": {}}}}}))).await,
+    );
     assert_eq!(err.code, 400, "{err:?}");
     assert!(err.message.contains("nodeSelectr"), "{}", err.message);
     // Duplicate fields are errors under Strict too.
@@ -360,7 +407,8 @@ async fn field_validation_strict_warn_and_ignore() {
             "POST",
             "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
             Some("application/json"),
-            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"},"data":{"a":"1"},"data":{"b":"2"}}"#.to_vec(),
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"},"data":{"a":"1"},"data":{"b":"2"}}"#
+                .to_vec(),
         )
         .await;
     assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
@@ -372,9 +420,13 @@ async fn generation_bumps_on_spec_changes_only() {
     let api: Api<Deployment> = Api::namespaced(server.client().await, "default");
     let created = api.create(&PostParams::default(), &deployment("g", 1)).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
-    let labelled = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}))).await.unwrap();
+    let labelled = api
+        .patch("g", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
+        .await
+        .unwrap();
     assert_eq!(labelled.metadata.generation, Some(1), "metadata changes keep generation");
-    let scaled = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
+    let scaled =
+        api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
     assert_eq!(scaled.metadata.generation, Some(2));
     let same = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
     assert_eq!(same.metadata.generation, Some(2), "a no-op spec write keeps generation");
@@ -386,7 +438,8 @@ async fn generation_bumps_on_spec_changes_only() {
     assert_eq!(with_status.status.as_ref().unwrap().ready_replicas, Some(1));
 
     // The main resource ignores status; the status subresource ignores spec.
-    let ignored = api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"status": {"readyReplicas": 9}}))).await.unwrap();
+    let ignored =
+        api.patch("g", &PatchParams::default(), &Patch::Merge(json!({"status": {"readyReplicas": 9}}))).await.unwrap();
     assert_eq!(ignored.status.as_ref().unwrap().ready_replicas, Some(1));
     let spec_via_status =
         api.patch_status("g", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 9}}))).await.unwrap();
@@ -499,7 +552,8 @@ async fn restart_keeps_objects_uids_and_resource_versions() {
     }
     assert!(cms.get_opt("gone").await.unwrap().is_none());
     let after = cms.list(&ListParams::default()).await.unwrap();
-    let list_rv = |l: &kube::core::ObjectList<ConfigMap>| l.metadata.resource_version.clone().unwrap().parse::<u64>().unwrap();
+    let list_rv =
+        |l: &kube::core::ObjectList<ConfigMap>| l.metadata.resource_version.clone().unwrap().parse::<u64>().unwrap();
     assert!(list_rv(&after) >= list_rv(&before), "resourceVersion never goes back");
 
     let server = server.restart(Stop::Kill).await;

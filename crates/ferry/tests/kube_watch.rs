@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{DEADLINE, Server, Stop, eventually};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
-use kube::ResourceExt;
 use serde_json::json;
 
 fn config_map(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
@@ -110,7 +110,8 @@ async fn watch_from_before_a_restart_is_gone() {
 
     // The list-then-watch that clients do after a 410 works.
     let list = api.list(&ListParams::default()).await.unwrap();
-    let mut stream = api.watch(&WatchParams::default(), list.metadata.resource_version.as_deref().unwrap()).await.unwrap().boxed();
+    let mut stream =
+        api.watch(&WatchParams::default(), list.metadata.resource_version.as_deref().unwrap()).await.unwrap().boxed();
     api.create(&PostParams::default(), &config_map("after", &[])).await.unwrap();
     assert_eq!(next_events(&mut stream, 1).await[0].1, "after");
 }
@@ -185,7 +186,9 @@ async fn churn(api: &Api<ConfigMap>, writes: usize, workers: usize) {
             let name = format!("churn-{w}");
             api.create(&PostParams::default(), &config_map(&name, &[])).await.unwrap();
             for i in 0..per {
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"data": {"v": i.to_string()}}))).await.unwrap();
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"data": {"v": i.to_string()}})))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -202,8 +205,12 @@ async fn selector_filtered_watch_sees_objects_enter_and_leave() {
     let mut stream = api.watch(&WatchParams::default().labels("team=a"), &start).await.unwrap().boxed();
     api.create(&PostParams::default(), &config_map("x", &[("team", "b")])).await.unwrap();
     api.create(&PostParams::default(), &config_map("y", &[("team", "a")])).await.unwrap();
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}}))).await.unwrap();
-    api.patch("y", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "c"}}}))).await.unwrap();
+    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})))
+        .await
+        .unwrap();
+    api.patch("y", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "c"}}})))
+        .await
+        .unwrap();
     api.patch("y", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "ignored"}}))).await.unwrap();
     api.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "seen"}}))).await.unwrap();
     let events = next_events(&mut stream, 4).await;
@@ -248,7 +255,10 @@ async fn concurrent_writes_are_watched_in_commit_order() {
             let name = format!("ord-{w}");
             let mut acked = vec![rv(&api.create(&PostParams::default(), &config_map(&name, &[])).await.unwrap())];
             for i in 1..writes {
-                let patched = api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"data": {"v": i.to_string()}}))).await.unwrap();
+                let patched = api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"data": {"v": i.to_string()}})))
+                    .await
+                    .unwrap();
                 acked.push(rv(&patched));
             }
             (name, acked)

@@ -33,8 +33,9 @@ async fn client_side_apply_creates_updates_and_prunes_fields() {
     let out = server.kubectl_stdin(&["apply", "-f", "-"], &v1).await.ok();
     assert!(out.stdout.contains("configmap/app created"), "{}", out.stdout);
     let got = server.kubectl(&["get", "cm", "app", "-o", "json"]).await.ok().json();
-    let last: Value = serde_json::from_str(got["metadata"]["annotations"][LAST_APPLIED].as_str().expect("last-applied annotation"))
-        .expect("last-applied is JSON");
+    let last: Value =
+        serde_json::from_str(got["metadata"]["annotations"][LAST_APPLIED].as_str().expect("last-applied annotation"))
+            .expect("last-applied is JSON");
     assert_eq!(last["data"]["b"], "2");
 
     // Another writer adds a label that apply does not manage: it must
@@ -53,7 +54,10 @@ async fn client_side_apply_creates_updates_and_prunes_fields() {
     let out = server.kubectl_stdin(&["apply", "-f", "-"], &v2).await.ok();
     assert!(out.stdout.contains("configmap/app unchanged"), "{}", out.stdout);
     let again = server.kubectl(&["get", "cm", "app", "-o", "json"]).await.ok().json();
-    assert_eq!(again["metadata"]["resourceVersion"], got["metadata"]["resourceVersion"], "unchanged apply writes nothing");
+    assert_eq!(
+        again["metadata"]["resourceVersion"], got["metadata"]["resourceVersion"],
+        "unchanged apply writes nothing"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +121,8 @@ async fn server_side_apply_conflicts_force_and_field_removal() {
     assert!(managers.contains(&"kubectl"), "{managers:?}");
 
     let theirs = configmap_yaml("ssa", &[("owned", "by-other")], &[]);
-    let out = server.kubectl_stdin(&["apply", "--server-side", "--field-manager=other", "-f", "-"], &theirs).await.fails();
+    let out =
+        server.kubectl_stdin(&["apply", "--server-side", "--field-manager=other", "-f", "-"], &theirs).await.fails();
     assert!(out.stderr.to_lowercase().contains("conflict"), "{}", out.stderr);
     assert!(out.stderr.contains("data.owned") || out.stderr.contains(".data.owned"), "names the field: {}", out.stderr);
     let unchanged = server.kubectl(&["get", "cm", "ssa", "-o", "jsonpath={.data.owned}"]).await.ok();
@@ -169,9 +174,11 @@ async fn diff_and_server_side_diff_exit_codes() {
     assert_eq!(live.stdout, "one", "diff is a dry run");
 
     server.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &configmap_yaml("s", &[("k", "one")], &[])).await.ok();
-    let same = server.kubectl_stdin(&["diff", "--server-side", "-f", "-"], &configmap_yaml("s", &[("k", "one")], &[])).await;
+    let same =
+        server.kubectl_stdin(&["diff", "--server-side", "-f", "-"], &configmap_yaml("s", &[("k", "one")], &[])).await;
     assert_eq!(same.code, 0, "{same:?}");
-    let changed = server.kubectl_stdin(&["diff", "--server-side", "-f", "-"], &configmap_yaml("s", &[("k", "two")], &[])).await;
+    let changed =
+        server.kubectl_stdin(&["diff", "--server-side", "-f", "-"], &configmap_yaml("s", &[("k", "two")], &[])).await;
     assert_eq!(changed.code, 1, "{changed:?}");
     assert!(changed.stdout.contains("+  k: two"), "{}", changed.stdout);
     let live = server.kubectl(&["get", "cm", "s", "-o", "jsonpath={.data.k}"]).await.ok();
@@ -183,7 +190,10 @@ async fn patch_merge_json_and_strategic() {
     let server = Server::start().await;
     server.apply(&configmap_yaml("p", &[("a", "1"), ("b", "2")], &[])).await;
 
-    server.kubectl(&["patch", "cm", "p", "--type", "merge", "-p", r#"{"data":{"a":"10","b":null,"c":"3"}}"#]).await.ok();
+    server
+        .kubectl(&["patch", "cm", "p", "--type", "merge", "-p", r#"{"data":{"a":"10","b":null,"c":"3"}}"#])
+        .await
+        .ok();
     let got = server.kubectl(&["get", "cm", "p", "-o", "json"]).await.ok().json();
     assert_eq!(got["data"], json!({"a": "10", "c": "3"}));
 
@@ -203,7 +213,15 @@ async fn patch_merge_json_and_strategic() {
     assert_eq!(got["data"], json!({"c": "30", "d": "4"}));
 
     let failed_test = server
-        .kubectl(&["patch", "cm", "p", "--type", "json", "-p", r#"[{"op":"test","path":"/data/c","value":"nope"},{"op":"remove","path":"/data/d"}]"#])
+        .kubectl(&[
+            "patch",
+            "cm",
+            "p",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"test","path":"/data/c","value":"nope"},{"op":"remove","path":"/data/d"}]"#,
+        ])
         .await
         .fails();
     assert!(!failed_test.stderr.is_empty());
@@ -217,7 +235,13 @@ async fn patch_merge_json_and_strategic() {
     server.kubectl_stdin(&["create", "-f", "-"], &two).await.ok();
     // Strategic merge by container name: only `main` changes.
     server
-        .kubectl(&["patch", "deploy", "sp", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"main","image":"nginx:2"}]}}}}"#])
+        .kubectl(&[
+            "patch",
+            "deploy",
+            "sp",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"main","image":"nginx:2"}]}}}}"#,
+        ])
         .await
         .ok();
     let got = server.kubectl(&["get", "deploy", "sp", "-o", "json"]).await.ok().json();
@@ -239,16 +263,34 @@ async fn patch_merge_json_and_strategic() {
         .await
         .ok();
     let got = server.kubectl(&["get", "deploy", "sp", "-o", "json"]).await.ok().json();
-    let names: Vec<&str> = got["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = got["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["main"]);
 
     // A merge patch on the same list replaces it whole.
     server
-        .kubectl(&["patch", "deploy", "sp", "--type", "merge", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"other","image":"redis:7"}]}}}}"#])
+        .kubectl(&[
+            "patch",
+            "deploy",
+            "sp",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"other","image":"redis:7"}]}}}}"#,
+        ])
         .await
         .ok();
     let got = server.kubectl(&["get", "deploy", "sp", "-o", "json"]).await.ok().json();
-    let names: Vec<&str> = got["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = got["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["other"]);
 }
 
@@ -275,7 +317,11 @@ async fn label_annotate_and_scale() {
     assert_eq!(spec.stdout, "3");
     eventually("3 ready replicas", DEADLINE, || async {
         let got = server.kubectl(&["get", "deploy", "sc", "-o", "json"]).await.ok().json();
-        if got["status"]["readyReplicas"] == 3 && got["status"]["updatedReplicas"] == 3 { Ok(()) } else { Err(got["status"].to_string()) }
+        if got["status"]["readyReplicas"] == 3 && got["status"]["updatedReplicas"] == 3 {
+            Ok(())
+        } else {
+            Err(got["status"].to_string())
+        }
     })
     .await;
     let pods = server.kubectl(&["get", "pods", "-l", "app=sc", "-o", "name"]).await.ok();
@@ -302,15 +348,24 @@ async fn edit_with_a_scripted_editor() {
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let editor = script.to_str().unwrap();
-    let out = server.kubectl_with(&["edit", "configmap", "ed"], None, &[("EDITOR", editor), ("KUBE_EDITOR", editor)]).await.ok();
+    let out = server
+        .kubectl_with(&["edit", "configmap", "ed"], None, &[("EDITOR", editor), ("KUBE_EDITOR", editor)])
+        .await
+        .ok();
     assert!(out.stdout.contains("edited"), "{}", out.stdout);
     let got = server.kubectl(&["get", "cm", "ed", "-o", "jsonpath={.data.mood}"]).await.ok();
     assert_eq!(got.stdout, "excited");
 
     // An editor that changes nothing: kubectl says so and writes nothing.
     let rv = server.kubectl(&["get", "cm", "ed", "-o", "jsonpath={.metadata.resourceVersion}"]).await.ok().stdout;
-    let out = server.kubectl_with(&["edit", "configmap", "ed"], None, &[("EDITOR", "true"), ("KUBE_EDITOR", "true")]).await.ok();
-    assert!(out.stderr.contains("no changes") || out.stdout.contains("no changes") || out.stderr.contains("cancelled"), "{out:?}");
+    let out = server
+        .kubectl_with(&["edit", "configmap", "ed"], None, &[("EDITOR", "true"), ("KUBE_EDITOR", "true")])
+        .await
+        .ok();
+    assert!(
+        out.stderr.contains("no changes") || out.stdout.contains("no changes") || out.stderr.contains("cancelled"),
+        "{out:?}"
+    );
     let rv2 = server.kubectl(&["get", "cm", "ed", "-o", "jsonpath={.metadata.resourceVersion}"]).await.ok().stdout;
     assert_eq!(rv, rv2);
 }
@@ -376,13 +431,21 @@ async fn apply_a_list_as_kubectl_prints_it() {
         configmap_yaml("l4", &[("a", "4")], &[]).replace('\n', "\n  ").trim_end().to_owned() + "\n",
     );
     let out = server.kubectl_stdin(&["apply", "-f", "-"], &list).await.ok();
-    assert!(out.stdout.contains("configmap/l3 created") && out.stdout.contains("configmap/l4 created"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("configmap/l3 created") && out.stdout.contains("configmap/l4 created"),
+        "{}",
+        out.stdout
+    );
     // Reuse the printed List under new names, without the server-set
     // identity fields.
     let clean: String = listed
         .stdout
         .lines()
-        .filter(|l| !l.trim_start().starts_with("resourceVersion:") && !l.trim_start().starts_with("uid:") && !l.trim_start().starts_with("creationTimestamp:"))
+        .filter(|l| {
+            !l.trim_start().starts_with("resourceVersion:")
+                && !l.trim_start().starts_with("uid:")
+                && !l.trim_start().starts_with("creationTimestamp:")
+        })
         .map(|l| l.replace("name: l1", "name: l5").replace("name: l2", "name: l6") + "\n")
         .collect();
     let out = server.kubectl_stdin(&["apply", "-f", "-"], &clean).await.ok();

@@ -57,7 +57,13 @@ async fn api_resources_show_scope_shortnames_and_kinds() {
         ("leases", "coordination.k8s.io/v1", "", "true", "Lease"),
         ("endpointslices", "discovery.k8s.io/v1", "", "true", "EndpointSlice"),
         ("events", "events.k8s.io/v1", "ev", "true", "Event"),
-        ("validatingwebhookconfigurations", "admissionregistration.k8s.io/v1", "", "false", "ValidatingWebhookConfiguration"),
+        (
+            "validatingwebhookconfigurations",
+            "admissionregistration.k8s.io/v1",
+            "",
+            "false",
+            "ValidatingWebhookConfiguration",
+        ),
         ("apiservices", "apiregistration.k8s.io/v1", "", "false", "APIService"),
     ];
     for (name, api, short, namespaced, kind) in expected {
@@ -140,7 +146,10 @@ async fn fresh_cluster_looks_like_a_real_one() {
 #[tokio::test]
 async fn get_and_describe_in_every_output_format() {
     let server = Server::start().await;
-    server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("settings", None, &[("color", "blue"), ("size", "10")], &[])).await.ok();
+    server
+        .kubectl_stdin(&["create", "-f", "-"], &cm_yaml("settings", None, &[("color", "blue"), ("size", "10")], &[]))
+        .await
+        .ok();
     server.kubectl(&["label", "configmap", "settings", "tier=web"]).await.ok();
 
     let json = server.kubectl(&["get", "configmap", "settings", "-o", "json"]).await.ok().json();
@@ -288,7 +297,10 @@ async fn label_selectors_namespaces_and_field_selectors() {
     // Deleting by selector removes exactly the matching objects.
     let deleted = server.kubectl(&["delete", "configmaps", "-n", "beta", "-l", "tier=cache"]).await.ok();
     assert!(deleted.stdout.contains("b-cache"), "{}", deleted.stdout);
-    assert_eq!(names(server.kubectl(&["get", "configmaps", "-A", "-o", "name"]).await.ok()), ["a-db", "a-none", "a-web", "b-web"]);
+    assert_eq!(
+        names(server.kubectl(&["get", "configmaps", "-A", "-o", "name"]).await.ok()),
+        ["a-db", "a-none", "a-web", "b-web"]
+    );
 
     // Selectors follow label changes.
     server.kubectl(&["label", "configmap", "a-none", "-n", "alpha", "tier=web"]).await.ok();
@@ -305,7 +317,10 @@ async fn imperative_create_commands() {
     // kubectl's typed `create` subcommands send protobuf bodies.
     let server = Server::start().await;
     server.kubectl(&["create", "namespace", "made"]).await.ok();
-    server.kubectl(&["create", "configmap", "cfg", "-n", "made", "--from-literal=a=1", "--from-literal=b=2"]).await.ok();
+    server
+        .kubectl(&["create", "configmap", "cfg", "-n", "made", "--from-literal=a=1", "--from-literal=b=2"])
+        .await
+        .ok();
     server.kubectl(&["create", "secret", "generic", "sec", "-n", "made", "--from-literal=password=hunter2"]).await.ok();
     server.kubectl(&["create", "deployment", "dep", "-n", "made", "--image=nginx:1.27", "--replicas=2"]).await.ok();
     server.kubectl(&["create", "service", "clusterip", "svc", "-n", "made", "--tcp=80:8080"]).await.ok();

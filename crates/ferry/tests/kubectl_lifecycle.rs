@@ -19,7 +19,9 @@ async fn owned_by(server: &Server, kind: &str, owner_uid: &str) -> Vec<Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid)))
+        .filter(|o| {
+            o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+        })
         .cloned()
         .collect()
 }
@@ -72,17 +74,25 @@ async fn delete_cascade_foreground_removes_dependents_first() {
     let first = collect_json_events(&mut reader, DEADLINE, |_| true).await;
     assert_eq!(first.len(), 1, "initial watch event");
     // kubectl delete waits (by default) until the Deployment itself is gone.
-    let (events, _) = tokio::join!(
-        collect_json_events(&mut reader, Duration::from_secs(120), |e| e["type"] == "DELETED"),
-        async { server.kubectl(&["delete", "deployment", "fg", "--cascade=foreground", "--timeout=60s"]).await.ok() }
-    );
+    let (events, _) =
+        tokio::join!(collect_json_events(&mut reader, Duration::from_secs(120), |e| e["type"] == "DELETED"), async {
+            server.kubectl(&["delete", "deployment", "fg", "--cascade=foreground", "--timeout=60s"]).await.ok()
+        });
     // With foreground deletion the owner disappears only after its
     // blocking dependents: nothing may be left by now.
-    assert!(owned_by(&server, "replicasets", &uid(&deploy)).await.is_empty(), "ReplicaSet outlived its foreground-deleted owner");
-    assert!(owned_by(&server, "pods", &uid(&rs)).await.is_empty(), "Pods outlived their foreground-deleted owner's deletion");
+    assert!(
+        owned_by(&server, "replicasets", &uid(&deploy)).await.is_empty(),
+        "ReplicaSet outlived its foreground-deleted owner"
+    );
+    assert!(
+        owned_by(&server, "pods", &uid(&rs)).await.is_empty(),
+        "Pods outlived their foreground-deleted owner's deletion"
+    );
     let terminating = events.iter().any(|e| {
         e["object"]["metadata"]["deletionTimestamp"].is_string()
-            && e["object"]["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
+            && e["object"]["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
     });
     assert!(terminating, "the Deployment showed deletionTimestamp with the foregroundDeletion finalizer: {events:?}");
     assert!(events.last().is_some_and(|e| e["type"] == "DELETED"), "{events:?}");
@@ -200,8 +210,10 @@ async fn wait_available_and_rollout_status() {
     assert_eq!(got["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2", "{got}");
     let rss = owned_by(&server, "replicasets", &uid(&got)).await;
     assert_eq!(rss.len(), 2, "old and new ReplicaSets: {rss:?}");
-    let new = rss.iter().find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28").expect("new RS");
-    let old = rss.iter().find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27").expect("old RS");
+    let new =
+        rss.iter().find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28").expect("new RS");
+    let old =
+        rss.iter().find(|r| r["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27").expect("old RS");
     assert_eq!(new["spec"]["replicas"], 2);
     assert_eq!(old["spec"]["replicas"], 0);
     let pods = server.kubectl(&["get", "pods", "-l", "app=ro", "-o", "json"]).await.ok().json();
@@ -212,7 +224,8 @@ async fn wait_available_and_rollout_status() {
     let undo = server.kubectl(&["rollout", "undo", "deployment/ro"]).await.ok();
     assert!(undo.stdout.contains("rolled back"), "{}", undo.stdout);
     server.kubectl(&["rollout", "status", "deployment/ro", "--timeout=60s"]).await.ok();
-    let image = server.kubectl(&["get", "deploy", "ro", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]).await.ok();
+    let image =
+        server.kubectl(&["get", "deploy", "ro", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]).await.ok();
     assert_eq!(image.stdout, "nginx:1.27");
 }
 
@@ -280,7 +293,16 @@ async fn crd_lifecycle() {
     let got = server.kubectl(&["get", "widget", "w1", "-o", "json"]).await.ok().json();
     assert!(got["status"]["phase"].is_null(), "{got}");
     server
-        .kubectl(&["patch", "widget", "w1", "--subresource=status", "--type", "merge", "-p", r#"{"status":{"phase":"Ready"}}"#])
+        .kubectl(&[
+            "patch",
+            "widget",
+            "w1",
+            "--subresource=status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Ready"}}"#,
+        ])
         .await
         .ok();
     let got = server.kubectl(&["get", "widget", "w1", "-o", "json"]).await.ok().json();
@@ -333,12 +355,13 @@ async fn namespace_deletion_cascades() {
     server.apply(&cm_yaml("c1", Some("doomed"), &[], &[])).await;
     server.kubectl_stdin(&["apply", "-n", "doomed", "-f", "-"], &deployment_yaml("d1", 1, "nginx")).await.ok();
     // A finalizer holds one object, so the namespace must stay Terminating.
-    server.kubectl_stdin(
-        &["create", "-n", "doomed", "-f", "-"],
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n",
-    )
-    .await
-    .ok();
+    server
+        .kubectl_stdin(
+            &["create", "-n", "doomed", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n",
+        )
+        .await
+        .ok();
     server.kubectl(&["rollout", "status", "deployment/d1", "-n", "doomed", "--timeout=60s"]).await.ok();
 
     server.kubectl(&["delete", "namespace", "doomed", "--wait=false"]).await.ok();
@@ -347,11 +370,15 @@ async fn namespace_deletion_cascades() {
     assert!(ns["metadata"]["deletionTimestamp"].is_string());
 
     // New objects are refused in a terminating namespace.
-    let refused = server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("late", Some("doomed"), &[], &[])).await.fails();
+    let refused =
+        server.kubectl_stdin(&["create", "-f", "-"], &cm_yaml("late", Some("doomed"), &[], &[])).await.fails();
     assert!(refused.stderr.contains("being terminated") || refused.stderr.contains("Forbidden"), "{}", refused.stderr);
 
     eventually("everything but the held object to go", DEADLINE, || async {
-        let all = server.kubectl(&["get", "configmaps,deployments,replicasets,pods", "-n", "doomed", "-o", "name"]).await.ok();
+        let all = server
+            .kubectl(&["get", "configmaps,deployments,replicasets,pods", "-n", "doomed", "-o", "name"])
+            .await
+            .ok();
         let left: Vec<&str> = all.stdout.lines().collect();
         if left == ["configmap/held"] { Ok(()) } else { Err(all.stdout.clone()) }
     })
@@ -359,10 +386,27 @@ async fn namespace_deletion_cascades() {
     let ns = server.kubectl(&["get", "namespace", "doomed", "-o", "json"]).await.ok().json();
     assert_eq!(ns["status"]["phase"], "Terminating", "still held by the finalizer: {ns}");
 
-    server.kubectl(&["patch", "configmap", "held", "-n", "doomed", "--type", "merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).await.ok();
+    server
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "held",
+            "-n",
+            "doomed",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .await
+        .ok();
     eventually("namespace gone", DEADLINE, || async {
         let out = server.kubectl(&["get", "namespace", "doomed"]).await;
-        if out.code != 0 && (out.stderr.contains("NotFound") || out.stderr.contains("not found")) { Ok(()) } else { Err(format!("{out:?}")) }
+        if out.code != 0 && (out.stderr.contains("NotFound") || out.stderr.contains("not found")) {
+            Ok(())
+        } else {
+            Err(format!("{out:?}"))
+        }
     })
     .await;
     let left = server.kubectl(&["get", "configmaps,deployments,pods", "-n", "doomed", "-o", "name"]).await.ok();
@@ -493,12 +537,15 @@ async fn fault_injection_never_ready_exceeds_progress_deadline() {
         ..ServerOptions::default()
     })
     .await;
-    let broken = deployment_yaml("broken", 1, "example.com/broken:1").replace("  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n");
+    let broken = deployment_yaml("broken", 1, "example.com/broken:1")
+        .replace("  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n");
     server.kubectl_stdin(&["apply", "-f", "-"], &broken).await.ok();
     let deploy = eventually("ProgressDeadlineExceeded", DEADLINE, || async {
         let d = server.kubectl(&["get", "deploy", "broken", "-o", "json"]).await.ok().json();
         let hit = d["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| c["type"] == "Progressing" && c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded")
+            cs.iter().any(|c| {
+                c["type"] == "Progressing" && c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded"
+            })
         });
         if hit { Ok(d) } else { Err(d["status"].to_string()) }
     })
@@ -519,7 +566,9 @@ async fn fault_injection_never_ready_exceeds_progress_deadline() {
     eventually("CrashLoopBackOff", DEADLINE, || async {
         let p = server.kubectl(&["get", "pods", "-l", "app=crashy", "-o", "json"]).await.ok().json();
         let status = &p["items"][0]["status"]["containerStatuses"][0];
-        if status["state"]["waiting"]["reason"] == "CrashLoopBackOff" && status["restartCount"].as_u64().unwrap_or(0) > 0 {
+        if status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+            && status["restartCount"].as_u64().unwrap_or(0) > 0
+        {
             Ok(())
         } else {
             Err(status.to_string())
@@ -531,10 +580,9 @@ async fn fault_injection_never_ready_exceeds_progress_deadline() {
 #[tokio::test]
 async fn fault_injection_from_the_simulator_config_map() {
     let server = Server::start().await;
-    server
-        .apply(&cm_yaml("ferry-simulator", Some("ferry-system"), &[("neverReady", "*/stuck:*")], &[]))
-        .await;
-    let stuck = deployment_yaml("stuck", 1, "example.com/stuck:2").replace("  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n");
+    server.apply(&cm_yaml("ferry-simulator", Some("ferry-system"), &[("neverReady", "*/stuck:*")], &[])).await;
+    let stuck = deployment_yaml("stuck", 1, "example.com/stuck:2")
+        .replace("  replicas: 1\n", "  replicas: 1\n  progressDeadlineSeconds: 2\n");
     server.kubectl_stdin(&["apply", "-f", "-"], &stuck).await.ok();
     let out = server.kubectl(&["rollout", "status", "deployment/stuck", "--timeout=60s"]).await.fails();
     assert!(out.stderr.contains("exceeded its progress deadline"), "{}", out.stderr);

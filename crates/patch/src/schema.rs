@@ -207,10 +207,11 @@ impl Schema {
             }
         }
         // `allOf: [ {$ref} ]` is how some generators wrap a reference.
-        if let Some(Value::Array(all)) = node.get("allOf") {
-            if all.len() == 1 && node.get("properties").is_none() {
-                return self.resolve(&all[0]);
-            }
+        if let Some(Value::Array(all)) = node.get("allOf")
+            && all.len() == 1
+            && node.get("properties").is_none()
+        {
+            return self.resolve(&all[0]);
         }
         node
     }
@@ -250,10 +251,10 @@ impl<'a> TypeRef<'a> {
         if n.get("properties").is_some() {
             return Shape::Object;
         }
-        if let Some(ap) = n.get("additionalProperties") {
-            if ap.is_object() {
-                return Shape::Map;
-            }
+        if let Some(ap) = n.get("additionalProperties")
+            && ap.is_object()
+        {
+            return Shape::Map;
         }
         if has_type(n, "object") {
             return Shape::Any;

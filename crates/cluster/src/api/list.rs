@@ -88,7 +88,7 @@ fn encode_token(t: &ContinueToken) -> String {
 }
 
 fn decode_token(s: &str) -> Option<ContinueToken> {
-    if s.len() % 2 != 0 || s.len() > 4096 {
+    if !s.len().is_multiple_of(2) || s.len() > 4096 {
         return None;
     }
     let bytes: Option<Vec<u8>> =
@@ -184,10 +184,10 @@ fn matches(labels: &Option<LabelSelector>, fields: &Option<FieldSelector>, json:
             return false;
         }
     }
-    if let Some(f) = fields {
-        if !f.matches(&object) {
-            return false;
-        }
+    if let Some(f) = fields
+        && !f.matches(&object)
+    {
+        return false;
     }
     true
 }
@@ -239,8 +239,7 @@ impl Cluster {
         namespace: Option<&str>,
         params: &ListParams,
     ) -> Result<ListResult, ApiError> {
-        let (labels, fields) =
-            parse_selectors(&rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
+        let (labels, fields) = parse_selectors(rt, params.label_selector.as_deref(), params.field_selector.as_deref())?;
         let resource = rt.storage_resource();
         let scope = Scope {
             resource: Some(resource.clone()),

@@ -198,10 +198,11 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
             obj.insert("apiVersion".into(), Value::String(api_version));
         }
     }
-    if let Some(m) = obj.get("metadata") {
-        if !m.is_object() && !m.is_null() {
-            return Err(ApiError::bad_request("metadata must be an object"));
-        }
+    if let Some(m) = obj.get("metadata")
+        && !m.is_object()
+        && !m.is_null()
+    {
+        return Err(ApiError::bad_request("metadata must be an object"));
     }
     Ok(())
 }

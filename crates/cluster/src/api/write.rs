@@ -171,10 +171,10 @@ impl Cluster {
         if rt.namespaced {
             self.check_namespace_open(namespace)?;
         }
-        if rt.status {
-            if let Some(obj) = object.as_object_mut() {
-                obj.remove("status");
-            }
+        if rt.status
+            && let Some(obj) = object.as_object_mut()
+        {
+            obj.remove("status");
         }
         Ok(name)
     }
@@ -210,12 +210,12 @@ impl Cluster {
             return self.write_scale(rt, namespace, name, ScaleChange::Replace(body), options).await;
         }
         check_type(rt, &mut body)?;
-        if let Some(n) = meta_str(&body, "name") {
-            if n != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(n) = meta_str(&body, "name")
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
         }
         let user_rv = match meta_str(&body, "resourceVersion").filter(|s| !s.is_empty()) {
             Some(rv) => Some(meta::parse_rv(rv).ok_or_else(|| {
@@ -346,14 +346,13 @@ impl Cluster {
                 return Err(ApiError::bad_request("metadata.name is required in an applied configuration"));
             }
         }
-        if rt.namespaced {
-            if let Some(ns) = meta_str(&applied, "namespace") {
-                if ns != namespace {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
-            }
+        if rt.namespaced
+            && let Some(ns) = meta_str(&applied, "namespace")
+            && ns != namespace
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         // A resourceVersion in an applied configuration is a precondition.
         let applied_rv =
@@ -363,22 +362,22 @@ impl Cluster {
             meta.remove("resourceVersion");
         }
         // Only the part the subresource addresses is applied.
-        if rt.status {
-            if let Some(obj) = applied.as_object_mut() {
-                match subresource {
-                    Subresource::Status => {
-                        let status = obj.remove("status");
-                        obj.retain(|k, _| k == "apiVersion" || k == "kind" || k == "metadata");
-                        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                            m.retain(|k, _| k == "name" || k == "namespace");
-                        }
-                        if let Some(s) = status {
-                            obj.insert("status".into(), s);
-                        }
+        if rt.status
+            && let Some(obj) = applied.as_object_mut()
+        {
+            match subresource {
+                Subresource::Status => {
+                    let status = obj.remove("status");
+                    obj.retain(|k, _| k == "apiVersion" || k == "kind" || k == "metadata");
+                    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.retain(|k, _| k == "name" || k == "namespace");
                     }
-                    _ => {
-                        obj.remove("status");
+                    if let Some(s) = status {
+                        obj.insert("status".into(), s);
                     }
+                }
+                _ => {
+                    obj.remove("status");
                 }
             }
         }
@@ -665,10 +664,10 @@ impl Cluster {
                     return Err(meta::precondition_failed(rt, name, "UID", uid, actual));
                 }
             }
-            if let Some(rv) = &options.precondition_rv {
-                if meta::parse_rv(rv) != Some(cur.rv) {
-                    return Err(meta::precondition_failed(rt, name, "ResourceVersion", rv, &cur.rv.to_string()));
-                }
+            if let Some(rv) = &options.precondition_rv
+                && meta::parse_rv(rv) != Some(cur.rv)
+            {
+                return Err(meta::precondition_failed(rt, name, "ResourceVersion", rv, &cur.rv.to_string()));
             }
             let mut new = cur.object.clone();
             let mut finalizers = meta::finalizers(&new);
@@ -829,15 +828,15 @@ fn merge_update(rt: &ResourceType, subresource: Subresource, old: &Value, mut ne
         // which the ownership step maintains.
         return out;
     }
-    if rt.status {
-        if let Some(obj) = new.as_object_mut() {
-            match old.get("status") {
-                Some(s) => {
-                    obj.insert("status".into(), s.clone());
-                }
-                None => {
-                    obj.remove("status");
-                }
+    if rt.status
+        && let Some(obj) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(s) => {
+                obj.insert("status".into(), s.clone());
+            }
+            None => {
+                obj.remove("status");
             }
         }
     }
@@ -862,10 +861,10 @@ fn merge_update(rt: &ResourceType, subresource: Subresource, old: &Value, mut ne
         }
         new_meta.remove("resourceVersion");
         new_meta.remove("selfLink");
-        if !new_meta.contains_key("managedFields") {
-            if let Some(mf) = old_meta.get("managedFields") {
-                new_meta.insert("managedFields".into(), mf.clone());
-            }
+        if !new_meta.contains_key("managedFields")
+            && let Some(mf) = old_meta.get("managedFields")
+        {
+            new_meta.insert("managedFields".into(), mf.clone());
         }
     }
     new

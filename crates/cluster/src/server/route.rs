@@ -114,7 +114,7 @@ mod tests {
     fn t(group: &str, resource: &str, ns: Option<&str>, name: Option<&str>, sub: Option<&str>) -> Option<Route> {
         Some(Route::Resource(Target {
             group: group.into(),
-            version: if group.is_empty() { "v1".into() } else { "v1".into() },
+            version: "v1".into(),
             resource: resource.into(),
             namespace: ns.map(Into::into),
             name: name.map(Into::into),

@@ -134,9 +134,12 @@ impl Server {
         let log = dirs.root().join(format!("server-{generation}.log"));
         let log_file = std::fs::File::create(&log).expect("server log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(["cluster", "serve", "--data-dir"])
-            .arg(dirs.data())
-            .args(["--listen", "127.0.0.1:0", "--ready-delay-ms", &options.ready_delay_ms.to_string()]);
+        cmd.args(["cluster", "serve", "--data-dir"]).arg(dirs.data()).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ready-delay-ms",
+            &options.ready_delay_ms.to_string(),
+        ]);
         if options.simulation == Sim::Off {
             cmd.arg("--no-simulation");
         }
@@ -235,10 +238,16 @@ impl Server {
                 loop {
                     match child.try_wait() {
                         Ok(Some(status)) => {
-                            assert!(status.success(), "ferry exited with {status} after SIGTERM; log:\n{}", self.log_tail());
+                            assert!(
+                                status.success(),
+                                "ferry exited with {status} after SIGTERM; log:\n{}",
+                                self.log_tail()
+                            );
                             return;
                         }
-                        Ok(None) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
+                        Ok(None) if start.elapsed() < Duration::from_secs(30) => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
                         _ => {
                             let _ = child.kill();
                             let _ = child.wait();
@@ -367,7 +376,13 @@ impl Drop for Server {
 
 /// Sends a raw request through `client` (its auth applies) and returns the
 /// status code and body.
-pub async fn raw_with(client: &kube::Client, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
+pub async fn raw_with(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>) {
     use http_body_util::BodyExt;
     let mut builder = http::Request::builder().method(method).uri(path).header("Accept", "application/json");
     if let Some(ct) = content_type {
@@ -397,21 +412,30 @@ impl Out {
     /// Asserts the command succeeded and returns it.
     #[track_caller]
     pub fn ok(self) -> Out {
-        assert_eq!(self.code, 0, "kubectl {:?} failed ({}):\nstdout: {}\nstderr: {}", self.args, self.code, self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "kubectl {:?} failed ({}):\nstdout: {}\nstderr: {}",
+            self.args, self.code, self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts the command failed and returns it.
     #[track_caller]
     pub fn fails(self) -> Out {
-        assert_ne!(self.code, 0, "kubectl {:?} should have failed:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
+        assert_ne!(
+            self.code, 0,
+            "kubectl {:?} should have failed:\nstdout: {}\nstderr: {}",
+            self.args, self.stdout, self.stderr
+        );
         self
     }
 
     /// Standard output parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("kubectl {:?} printed no JSON ({e}): {}", self.args, self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("kubectl {:?} printed no JSON ({e}): {}", self.args, self.stdout))
     }
 }
 
