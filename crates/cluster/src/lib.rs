@@ -30,7 +30,7 @@
 //! - **Encodings:** JSON and YAML request bodies, and protobuf bodies of
 //!   built-in kinds (what kubectl's generators send; see `server/protobuf`);
 //!   responses are always JSON (and Tables for
-//!   `kubectl get`). `/openapi/v2` is served as JSON only.
+//!   `kubectl get`); `/openapi/v2` in JSON or gnostic protobuf.
 //! - **Versions:** all served versions of a resource share storage without
 //!   conversion (like a CRD with `conversion: None`); conversion webhooks are
 //!   not called.

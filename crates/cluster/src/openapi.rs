@@ -17,10 +17,12 @@
 //! The documents are pure functions of the registry: callers may cache them
 //! per registry (the registry is replaced whenever CRDs change).
 //!
-//! Deliberate differences from Kubernetes: `/openapi/v2` is JSON only (the
-//! server answers a protobuf-only `Accept` with 406, and kubectl then falls
-//! back to what `/openapi/v3` offers); no watch paths (`/watch/...`) and no
-//! paths for non-resource endpoints are listed.
+//! `/openapi/v2` is served as JSON, or as gnostic's protobuf
+//! `openapi.v2.Document` ([`v2proto`]) when asked: kubectl validates `kind: List`
+//! files against it.
+//!
+//! Deliberate differences from Kubernetes: no watch paths (`/watch/...`) and
+//! no paths for non-resource endpoints are listed.
 
 use std::collections::{BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
@@ -31,6 +33,7 @@ use serde_json::{Map, Value, json};
 use crate::registry::{Registry, ResourceType, SchemaSource};
 
 mod paths;
+pub(crate) mod v2proto;
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
@@ -133,7 +136,7 @@ pub fn openapi_v3_group_version(registry: &Registry, group: &str, version: &str)
 }
 
 /// The Swagger 2.0 document of every served resource (`/openapi/v2`), with
-/// every built-in definition. JSON only.
+/// every built-in definition, as JSON (see [`v2proto`] for protobuf).
 pub fn openapi_v2(registry: &Registry) -> Value {
     let mut path_map = Map::new();
     let mut definitions = Map::new();

@@ -192,6 +192,28 @@ fn accepts_aggregated(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=APIGroupDiscoveryList"))
 }
 
+/// The media type of gnostic's protobuf `openapi.v2.Document` as clients
+/// ask for it (kubectl sends this one)...
+const OPENAPI_V2_PROTOBUF_ACCEPT: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// ...and as Kubernetes labels the response: `@` is not a media-type token
+/// character, and Go's `mime.ParseMediaType` (in client-go) rejects it in a
+/// `Content-Type`.
+const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// Whether `/openapi/v2` should be answered in protobuf: the first media
+/// type of `Accept` that the server can produce is a protobuf one.
+fn accepts_openapi_v2_protobuf(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let protobuf = |t: &str| t == OPENAPI_V2_PROTOBUF_ACCEPT || t == OPENAPI_V2_PROTOBUF;
+    accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .find(|t| protobuf(t) || t.starts_with("application/json") || *t == "*/*" || *t == "application/*")
+        .is_some_and(protobuf)
+}
+
 fn accepts_json(headers: &HeaderMap) -> bool {
     match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         None => true,
@@ -366,7 +388,13 @@ async fn dispatch(
             }
         }
         Route::OpenApiV2 => {
-            if accepts_json(headers) {
+            if accepts_openapi_v2_protobuf(headers) {
+                let bytes = crate::openapi::v2proto::encode(&crate::openapi::openapi_v2(&registry))
+                    .map_err(|e| ApiError::internal(format!("encoding /openapi/v2 as protobuf: {e}")))?;
+                let mut r = Response::new(Body::from(bytes));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENAPI_V2_PROTOBUF));
+                Ok(r)
+            } else if accepts_json(headers) {
                 Ok(value_response(StatusCode::OK, &crate::openapi::openapi_v2(&registry)))
             } else {
                 Err(ApiError::new(Reason::NotAcceptable, "only application/json is served for /openapi/v2"))
