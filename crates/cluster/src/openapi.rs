@@ -18,7 +18,7 @@
 //! per registry (the registry is replaced whenever CRDs change).
 //!
 //! `/openapi/v2` is served as JSON, or as gnostic's protobuf
-//! `openapi.v2.Document` ([`v2proto`]) when asked: kubectl validates `kind: List`
+//! `openapi.v2.Document` (`openapi/v2proto.rs`) when asked: kubectl validates `kind: List`
 //! files against it.
 //!
 //! Deliberate differences from Kubernetes: no watch paths (`/watch/...`) and
@@ -136,7 +136,7 @@ pub fn openapi_v3_group_version(registry: &Registry, group: &str, version: &str)
 }
 
 /// The Swagger 2.0 document of every served resource (`/openapi/v2`), with
-/// every built-in definition, as JSON (see [`v2proto`] for protobuf).
+/// every built-in definition, as JSON (see `openapi/v2proto.rs` for protobuf).
 pub fn openapi_v2(registry: &Registry) -> Value {
     let mut path_map = Map::new();
     let mut definitions = Map::new();
