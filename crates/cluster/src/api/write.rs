@@ -34,6 +34,36 @@ enum Ownership<'a> {
     Applied,
 }
 
+/// Why a write attempt did not land.
+enum Failure {
+    /// Another writer changed the object first: recompute and try again,
+    /// unless the client named the resourceVersion it expected.
+    LostRace,
+    /// A real error, for the client.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Failure {
+        Failure::Api(e)
+    }
+}
+
+/// What a retry loop does with one attempt: `None` means try again.
+fn settle(
+    attempt: Result<Written, Failure>,
+    rt: &ResourceType,
+    name: &str,
+    named_rv: Option<u64>,
+) -> Option<Result<Written, ApiError>> {
+    match attempt {
+        Ok(w) => Some(Ok(w)),
+        Err(Failure::LostRace) if named_rv.is_none() => None,
+        Err(Failure::LostRace) => Some(Err(ApiError::stale(rt, name))),
+        Err(Failure::Api(e)) => Some(Err(e)),
+    }
+}
+
 struct Current {
     rv: u64,
     object: Value,
@@ -108,8 +138,11 @@ impl Cluster {
         check_type(rt, &mut object)?;
         let manager = options.manager();
         let name = self.prepare_create(rt, namespace, &mut object)?;
-        self.commit_write(rt, namespace, &name, None, object, options, Ownership::Update(&manager, Subresource::Main))
-            .await
+        let attempt = self
+            .commit_write(rt, namespace, &name, None, object, options, Ownership::Update(&manager, Subresource::Main))
+            .await;
+        // A create has no race to retry: losing one is AlreadyExists.
+        settle(attempt, rt, &name, Some(0)).unwrap_or_else(|| Err(ApiError::stale(rt, &name)))
     }
 
     /// Fills in and checks a new object's metadata; returns its name.
@@ -237,15 +270,11 @@ impl Cluster {
                 return Err(ApiError::stale(rt, name));
             }
             let new = merge_update(rt, subresource, &cur.object, body.clone());
-            match self
+            let attempt = self
                 .commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource))
-                .await
-            {
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
-                    return Err(ApiError::stale(rt, name));
-                }
-                other => return other,
+                .await;
+            if let Some(done) = settle(attempt, rt, name, user_rv) {
+                return done;
             }
         }
         Err(ApiError::stale(rt, name))
@@ -297,15 +326,11 @@ impl Cluster {
                 return Err(ApiError::bad_request("the name of an object cannot be changed by a patch"));
             }
             let new = merge_update(rt, subresource, &cur.object, patched);
-            match self
+            let attempt = self
                 .commit_write(rt, namespace, name, Some(&cur), new, options, Ownership::Update(&manager, subresource))
-                .await
-            {
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
-                    return Err(ApiError::stale(rt, name));
-                }
-                other => return other,
+                .await;
+            if let Some(done) = settle(attempt, rt, name, user_rv) {
+                return done;
             }
         }
         Err(ApiError::stale(rt, name))
@@ -416,13 +441,14 @@ impl Cluster {
                 }
             };
             match result {
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => continue,
-                Err(e) if e.reason == Reason::AlreadyExists && cur.is_none() => continue,
+                Err(Failure::LostRace) => continue,
+                // Created by someone else since we looked: apply to theirs.
+                Err(Failure::Api(e)) if e.reason == Reason::AlreadyExists && cur.is_none() => continue,
+                Err(Failure::Api(e)) => return Err(e),
                 Ok(mut w) => {
                     w.warnings.extend(warnings);
                     return Ok(w);
                 }
-                other => return other,
             }
         }
         Err(ApiError::stale(rt, name))
@@ -473,7 +499,7 @@ impl Cluster {
         mut new: Value,
         options: &WriteOptions,
         ownership: Ownership<'_>,
-    ) -> Result<Written, ApiError> {
+    ) -> Result<Written, Failure> {
         let mut warnings = Vec::new();
         if !matches!(ownership, Ownership::Applied) {
             warnings = self.unknown_field_check(rt, name, &mut new, options.field_validation)?;
@@ -505,7 +531,9 @@ impl Cluster {
         }
         let size = serde_json::to_vec(&new).map(|v| v.len()).unwrap_or(0);
         if size > meta::MAX_OBJECT_BYTES {
-            return Err(ApiError::new(Reason::RequestEntityTooLarge, "Request entity too large: limit is 3145728"));
+            return Err(
+                ApiError::new(Reason::RequestEntityTooLarge, "Request entity too large: limit is 3145728").into()
+            );
         }
         let is_crd = rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions";
         if is_crd {
@@ -553,7 +581,7 @@ impl Cluster {
                 e.kind = Some(rt.plural.clone());
                 e.group = Some(rt.group.clone());
                 e.name = Some(name.to_owned());
-                return Err(e);
+                return Err(Failure::Api(e));
             }
             Err(e) => return Err(race_or_error(e)),
         };
@@ -562,7 +590,7 @@ impl Cluster {
         }
         let object = match stored.first() {
             Some(s) => parse_stored(s)?,
-            None => return Err(ApiError::internal("the store acknowledged no object")),
+            None => return Err(Failure::Api(ApiError::internal("the store acknowledged no object"))),
         };
         Ok(Written { object, created: old.is_none(), warnings })
     }
@@ -620,7 +648,7 @@ impl Cluster {
             }
             let mut new = cur.object.clone();
             set_path(&mut new, &spec.spec_replicas_path, Value::from(replicas));
-            match self
+            let attempt = self
                 .commit_write(
                     rt,
                     namespace,
@@ -630,17 +658,11 @@ impl Cluster {
                     options,
                     Ownership::Update(&manager, Subresource::Scale),
                 )
-                .await
-            {
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() && user_rv.is_none() => continue,
-                Err(e) if e.reason == Reason::Conflict && e.message.is_empty() => {
-                    return Err(ApiError::stale(rt, name));
-                }
-                Err(e) => return Err(e),
-                Ok(w) => {
-                    let object = scale_view(rt, &w.object)?;
-                    return Ok(Written { object, created: false, warnings: w.warnings });
-                }
+                .await;
+            if let Some(done) = settle(attempt, rt, name, user_rv) {
+                let w = done?;
+                let object = scale_view(rt, &w.object)?;
+                return Ok(Written { object, created: false, warnings: w.warnings });
             }
         }
         Err(ApiError::stale(rt, name))
@@ -779,11 +801,10 @@ fn releasable(object: &Value) -> bool {
     meta::finalizers(object).is_empty() && !spec_finalizers
 }
 
-fn race_or_error(e: StoreError) -> ApiError {
+fn race_or_error(e: StoreError) -> Failure {
     match e {
-        // An empty message marks a lost race for the caller to retry.
-        StoreError::Precondition { .. } => ApiError::new(Reason::Conflict, ""),
-        other => store_error(other),
+        StoreError::Precondition { .. } => Failure::LostRace,
+        other => Failure::Api(store_error(other)),
     }
 }
 
