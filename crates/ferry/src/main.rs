@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod health_cmd;
 
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "GitOps delivery and environment promotion for Kubernetes")]
@@ -22,6 +24,26 @@ enum Command {
     /// Work with clusters
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Print the health of each object in a manifest file, as the controller assesses it
+    Health(HealthArgs),
+}
+
+#[derive(Args)]
+struct HealthArgs {
+    /// Multi-document YAML or JSON file (Lists are flattened); `-` reads standard input
+    #[arg(short = 'f', long = "filename")]
+    file: String,
+    /// Output format
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    /// Aligned columns
+    Table,
+    /// A JSON list of {kind, namespace, name, status, message}
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -70,8 +92,22 @@ struct LocalArgs {
     watch_history: usize,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line per cause, lowercase, no backtrace: this is for users.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::Health(args) = &cli.command {
+        return health(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
@@ -84,6 +120,7 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Cluster(ClusterCommand::Serve(args)) => serve(args.data_dir, args.common).await,
+            Command::Health(args) => health(&args),
             Command::Up(args) => {
                 let dir = match args.data_dir {
                     Some(d) => d,
@@ -96,6 +133,17 @@ fn main() -> Result<()> {
             }
         }
     })
+}
+
+fn health(args: &HealthArgs) -> Result<()> {
+    let text = health_cmd::read_input(&args.file)?;
+    let objects = health_cmd::objects(&text).with_context(|| format!("cannot read manifests from {}", args.file))?;
+    let rows = health_cmd::assess(&objects);
+    match args.output {
+        Output::Table => print!("{}", health_cmd::table(&rows)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows).context("cannot encode the result")?),
+    }
+    Ok(())
 }
 
 fn default_data_dir() -> Result<PathBuf> {
