@@ -1,0 +1,121 @@
+//! Rendering: turn an app's source path in a checked-out git tree into the
+//! Kubernetes objects it declares (the desired state).
+//!
+//! Invariants:
+//! - Only files inside the repository root are read. Absolute app paths, `..`
+//!   that climbs out, and symlinks (at any depth) whose target lies outside the
+//!   root are refused, so a hostile repository cannot make ferry read the
+//!   controller's own files.
+//! - Output is deterministic: the same tree renders to the same list, in the
+//!   same order, byte for byte.
+//! - A render either succeeds completely or fails: one bad document fails the
+//!   whole app instead of syncing a partial set (which could prune the rest).
+//! - No network, no child processes; only reads of the local tree.
+
+mod directory;
+mod documents;
+
+use std::path::Path;
+
+pub use directory::{DirectoryOptions, render_directory};
+
+/// Files larger than this are refused: real manifests are far smaller, and
+/// the limit keeps a hostile repository from exhausting controller memory.
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// How an app's source path is turned into manifests. Mirrors the shape of
+/// Argo CD's `spec.source`: one variant per tool, so Kustomize, Helm and
+/// Jsonnet slot in beside `Directory`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Plain YAML/JSON files (`spec.source.directory`).
+    Directory(DirectoryOptions),
+}
+
+/// One object of the desired state, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Path of the file relative to the repository root, `/`-separated, as
+    /// reached through the tree (a symlink's own path, not its target's).
+    pub file: String,
+    /// Index of the non-empty document in `file` (0-based). Items of a
+    /// flattened `List` share their list's index.
+    pub index: usize,
+    /// The object, with `apiVersion` and `kind` present.
+    pub object: serde_json::Value,
+}
+
+/// Why a render failed. Every variant names the path or file involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The path, or a symlink on the way to a file, leads outside the repository.
+    #[error("path {path:?} escapes the repository")]
+    PathEscapesRepository {
+        /// The offending path, as given or relative to the repository root.
+        path: String,
+    },
+    /// The app path (or the repository root) does not exist.
+    #[error("path {path:?} does not exist in the repository")]
+    PathNotFound {
+        /// The path as given.
+        path: String,
+    },
+    /// The app path exists but is not a directory.
+    #[error("path {path:?} is not a directory")]
+    NotADirectory {
+        /// The path as given.
+        path: String,
+    },
+    /// An include or exclude glob does not compile.
+    #[error("invalid glob pattern {pattern:?}: {message}")]
+    InvalidPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A manifest file is larger than [`MAX_FILE_BYTES`].
+    #[error("file {file:?} is larger than the {limit}-byte limit")]
+    FileTooLarge {
+        /// Path relative to the repository root.
+        file: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Reading a file or directory failed.
+    #[error("reading {path:?}")]
+    Io {
+        /// Path relative to the repository root.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML or JSON.
+    #[error("file {file:?} document {document}: {message}")]
+    Parse {
+        /// Path relative to the repository root.
+        file: String,
+        /// Index of the document (counting non-empty documents, 0-based).
+        document: usize,
+        /// The parser's message, with line and column where known.
+        message: String,
+    },
+    /// A document parses but is not a Kubernetes object.
+    #[error("file {file:?} document {document}: {message}")]
+    InvalidObject {
+        /// Path relative to the repository root.
+        file: String,
+        /// Index of the document (counting non-empty documents, 0-based).
+        document: usize,
+        /// What is missing or wrong.
+        message: String,
+    },
+}
+
+/// Renders the app at `app_path` (relative to `repo_root`) as `source` says.
+pub fn render(repo_root: &Path, app_path: &str, source: &Source) -> Result<Vec<Manifest>, RenderError> {
+    match source {
+        Source::Directory(options) => render_directory(repo_root, app_path, options),
+    }
+}
