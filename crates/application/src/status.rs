@@ -1,0 +1,240 @@
+//! The observed side of an Application, written by the controller.
+
+use health::HealthStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Schema for [`HealthStatus`], which lives in the pure `health` crate and
+/// does not derive `JsonSchema`.
+fn health_status_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Healthy", "Suspended", "Progressing", "Missing", "Degraded", "Unknown"],
+    })
+}
+
+/// Schema for [`Time`], which k8s-openapi only describes with its
+/// `schemars` feature; enabling that would change k8s-openapi for the whole
+/// workspace for one string type.
+fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "format": "date-time",
+    })
+}
+
+/// What the controller last observed about an app.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationStatus {
+    /// Whether live state matches git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncState>,
+    /// The worst health of the app's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
+    /// Every resource the app manages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceStatus>,
+    /// The current or last operation: a state machine that survives restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_state: Option<OperationState>,
+    /// Past syncs, newest last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RevisionHistory>,
+    /// Errors that stop the app from being compared or synced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ApplicationCondition>,
+    /// When the app was last compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time_schema")]
+    pub reconciled_at: Option<Time>,
+    /// The `metadata.generation` this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Whether live state matches git, for an app or one resource.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, JsonSchema)]
+pub enum SyncStatusCode {
+    /// Live state matches git.
+    Synced,
+    /// Live state differs from git.
+    OutOfSync,
+    /// Not compared yet, or the comparison failed.
+    #[default]
+    Unknown,
+}
+
+/// The app's sync status and the revision it was compared against.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncState {
+    /// Synced, OutOfSync or Unknown.
+    pub status: SyncStatusCode,
+    /// The resolved commit SHA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// A health status with a human-readable reason.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthState {
+    /// Healthy, Progressing, Degraded, Suspended, Missing or Unknown.
+    #[schemars(schema_with = "health_status_schema")]
+    pub status: HealthStatus,
+    /// Why, when not obvious.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One resource the app manages.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: String,
+    /// Whether this resource matches git.
+    pub status: SyncStatusCode,
+    /// This resource's health; absent for kinds without a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthState>,
+}
+
+/// Phase of an operation.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+pub enum OperationPhase {
+    /// In progress.
+    Running,
+    /// Finished, everything applied.
+    Succeeded,
+    /// Finished, some resource failed.
+    Failed,
+    /// Could not run (bad spec, unreachable repo, ...).
+    Error,
+    /// Being stopped on request.
+    Terminating,
+}
+
+/// The current or last operation on an app.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationState {
+    /// The operation being run, as it was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<crate::Operation>,
+    /// Running, Succeeded, Failed, Error or Terminating.
+    pub phase: OperationPhase,
+    /// What happened, or what is being waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the operation started.
+    #[schemars(schema_with = "time_schema")]
+    pub started_at: Time,
+    /// When the operation finished; unset while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time_schema")]
+    pub finished_at: Option<Time>,
+    /// Per-resource results so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_result: Option<SyncOperationResult>,
+}
+
+/// Results of a sync operation.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncOperationResult {
+    /// The revision synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// One entry per resource touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceResult>,
+}
+
+/// Outcome for one resource of a sync.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ResultCode {
+    /// Applied.
+    Synced,
+    /// Apply failed.
+    SyncFailed,
+    /// Deleted because it is no longer in git.
+    Pruned,
+    /// Not deleted: pruning is off or the resource opts out.
+    PruneSkipped,
+}
+
+/// Result for one resource of a sync: data, not an error.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceResult {
+    /// API group; empty for the core group.
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Object name.
+    pub name: String,
+    /// What happened to it.
+    pub status: ResultCode,
+    /// Detail, e.g. the API server's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One past sync.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionHistory {
+    /// Increasing id, the argument to rollback.
+    pub id: i64,
+    /// The commit SHA synced.
+    pub revision: String,
+    /// When the sync finished.
+    #[schemars(schema_with = "time_schema")]
+    pub deployed_at: Time,
+}
+
+/// Kind of error condition on an app.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+pub enum ApplicationConditionType {
+    /// The app could not be compared (repo unreachable, render failed, ...).
+    ComparisonError,
+    /// A sync could not run.
+    SyncError,
+    /// The spec is invalid (unknown destination, bad path, ...).
+    InvalidSpecError,
+}
+
+/// An error condition on an app.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationCondition {
+    /// Which kind of error.
+    #[serde(rename = "type")]
+    pub type_: ApplicationConditionType,
+    /// What went wrong, for a human.
+    pub message: String,
+    /// When the condition appeared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "time_schema")]
+    pub last_transition_time: Option<Time>,
+}
