@@ -490,8 +490,8 @@ pub fn is_dns_subdomain(s: &str) -> bool {
         && s.split('.').all(|label| {
             let l = label.as_bytes();
             !l.is_empty()
-                && l[0].is_ascii_alphanumeric()
-                && l[l.len() - 1].is_ascii_alphanumeric()
+                && l[0] != b'-'
+                && l[l.len() - 1] != b'-'
                 && l.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
         })
 }

@@ -7,18 +7,6 @@ use serde_json::{Map, Value};
 
 use crate::quantity;
 
-/// Metadata fields the API server fills in; desired manifests never own them.
-const SERVER_METADATA: [&str; 8] = [
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-];
-
 /// Annotations written by clients for their own bookkeeping. The
 /// last-applied configuration would also leak Secret values in plain text.
 const BOOKKEEPING_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
@@ -82,7 +70,7 @@ pub(crate) fn normalize_typed(object: &Value, ty: Option<TypeRef<'_>>) -> Value 
         // Status is the controllers' report, never part of what is desired.
         map.remove("status");
         if let Some(Value::Object(meta)) = map.get_mut("metadata") {
-            for field in SERVER_METADATA {
+            for field in patch::apply::SERVER_METADATA {
                 meta.remove(field);
             }
             if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {

@@ -163,18 +163,6 @@ async fn watch_from_beyond_kept_history_is_gone() {
     assert_eq!(next_events(&mut stream, 1).await[0].1, "after-recent");
 }
 
-/// The same with the server's default history of 100,000 changes: slow
-/// (about 40 s in a debug build), so it runs only when asked for.
-#[tokio::test]
-#[ignore = "writes 100,000+ changes; run with --ignored"]
-async fn watch_beyond_the_default_history_is_gone() {
-    let server = Server::start_with(common::ServerOptions { simulation: common::Sim::Off, ..Default::default() }).await;
-    let api: Api<ConfigMap> = Api::namespaced(server.client().await, "default");
-    let first = api.create(&PostParams::default(), &config_map("first", &[])).await.unwrap();
-    churn(&api, 100_000 + 1_600, 16).await;
-    expect_gone(&api, &first.resource_version().unwrap()).await;
-}
-
 /// Makes `writes` changes from `workers` concurrent clients, each patching
 /// its own ConfigMap.
 async fn churn(api: &Api<ConfigMap>, writes: usize, workers: usize) {

@@ -191,10 +191,9 @@ fn conflicts_message(conflicts: &[Conflict]) -> String {
     format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
 }
 
-/// Paths never tracked: identity and server-owned metadata.
-const IGNORED_METADATA: &[&str] = &[
-    "name",
-    "namespace",
+/// Metadata fields the API server fills in: no client owns them, and
+/// comparisons of desired and live state leave them out.
+pub const SERVER_METADATA: [&str; 8] = [
     "uid",
     "resourceVersion",
     "generation",
@@ -210,7 +209,8 @@ fn strip_ignored(set: &mut FieldSet) {
         set.remove_subtree(&[PathElement::Field(top.into())]);
     }
     let meta = PathElement::Field("metadata".into());
-    for name in IGNORED_METADATA {
+    // Identity is never owned either.
+    for name in ["name", "namespace"].iter().chain(SERVER_METADATA.iter()) {
         set.remove_subtree(&[meta.clone(), PathElement::Field((*name).into())]);
     }
     set.remove_member(&[meta]);

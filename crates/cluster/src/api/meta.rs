@@ -92,10 +92,6 @@ fn is_label(s: &str) -> bool {
         && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-fn is_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
-}
-
 /// Checks a name against the resource's naming rule; the error messages
 /// follow Kubernetes' wording.
 pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
@@ -103,7 +99,7 @@ pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
         NameRule::Label if !is_label(name) => Some(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc')",
         ),
-        NameRule::Subdomain if !is_subdomain(name) => Some(
+        NameRule::Subdomain if !crate::selector::is_dns_subdomain(name) => Some(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
         ),
         NameRule::PathSegment

@@ -12,7 +12,7 @@ use super::{
     ApiError, Cluster, DeleteOptions, Deleted, DryRun, FieldValidation, PatchType, Propagation, Reason, Subresource,
     WriteOptions, Written,
 };
-use crate::registry::ResourceType;
+use crate::registry::{ResourceType, simple_path};
 use crate::store::{Expect, StoreError, StoredObject, Write};
 
 /// How many times a write is recomputed after losing a race before giving up.
@@ -81,10 +81,6 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn get_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).try_fold(object, |v, seg| v.get(seg))
-}
-
 fn set_path(object: &mut Value, path: &str, value: Value) {
     let segs: Vec<&str> = path.trim_start_matches('.').split('.').filter(|s| !s.is_empty()).collect();
     let mut cur = object;
@@ -99,13 +95,6 @@ fn set_path(object: &mut Value, path: &str, value: Value) {
         }
         cur = obj.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
     }
-}
-
-/// `a=b,c=d` from a `metav1.LabelSelector`'s matchLabels.
-fn selector_string(selector: Option<&Value>) -> Option<String> {
-    let labels = selector?.get("matchLabels")?.as_object()?;
-    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-    Some(parts.join(","))
 }
 
 impl Cluster {
@@ -937,11 +926,14 @@ pub fn scale_view(rt: &ResourceType, object: &Value) -> Result<Value, ApiError> 
             view_meta.insert(field.into(), v.clone());
         }
     }
-    let replicas = get_path(object, &spec.spec_replicas_path).and_then(Value::as_i64).unwrap_or(0);
-    let status_replicas = get_path(object, &spec.status_replicas_path).and_then(Value::as_i64).unwrap_or(0);
+    let replicas = simple_path(object, &spec.spec_replicas_path).and_then(Value::as_i64).unwrap_or(0);
+    let status_replicas = simple_path(object, &spec.status_replicas_path).and_then(Value::as_i64).unwrap_or(0);
     let selector = match &spec.label_selector_path {
-        Some(p) => get_path(object, p).and_then(Value::as_str).map(str::to_owned),
-        None => selector_string(object.get("spec").and_then(|s| s.get("selector"))),
+        Some(p) => simple_path(object, p).and_then(Value::as_str).map(str::to_owned),
+        None => object
+            .pointer("/spec/selector")
+            .and_then(|s| crate::selector::LabelSelector::from_json(s).ok())
+            .map(|s| s.to_string()),
     };
     let mut status = serde_json::json!({"replicas": status_replicas});
     if let Some(sel) = selector {
@@ -1042,7 +1034,7 @@ fn validate_object(rt: &ResourceType, name: &str, object: &Value) -> Result<(), 
     if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
         for (k, v) in labels {
             let value = v.as_str().unwrap_or_default();
-            if !valid_qualified_name(k) {
+            if crate::selector::validate_key(k).is_err() {
                 return Err(meta::invalid_field(
                     rt,
                     name,
@@ -1052,7 +1044,7 @@ fn validate_object(rt: &ResourceType, name: &str, object: &Value) -> Result<(), 
                     ),
                 ));
             }
-            if !valid_label_value(value) {
+            if crate::selector::validate_value(value).is_err() {
                 return Err(meta::invalid_field(
                     rt,
                     name,
@@ -1065,23 +1057,4 @@ fn validate_object(rt: &ResourceType, name: &str, object: &Value) -> Result<(), 
         }
     }
     Ok(())
-}
-
-fn valid_name_part(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-}
-
-fn valid_qualified_name(s: &str) -> bool {
-    match s.split_once('/') {
-        Some((prefix, name)) => !prefix.is_empty() && prefix.len() <= 253 && valid_name_part(name),
-        None => valid_name_part(s),
-    }
-}
-
-fn valid_label_value(s: &str) -> bool {
-    s.is_empty() || valid_name_part(s)
 }

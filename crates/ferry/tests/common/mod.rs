@@ -193,18 +193,20 @@ impl Server {
     /// Polls `/readyz` (no credentials) until it answers `ok`.
     pub async fn wait_ready(&self) {
         let anonymous = self.anonymous_client().await;
-        let start = Instant::now();
-        loop {
-            let req = http::Request::get("/readyz").body(Vec::new()).expect("request");
-            if let Ok(text) = anonymous.request_text(req).await
-                && text.trim() == "ok"
-            {
-                return;
+        let ready = eventually("/readyz to answer ok", START_DEADLINE, || {
+            let anonymous = anonymous.clone();
+            async move {
+                let req = http::Request::get("/readyz").body(Vec::new()).expect("request");
+                match anonymous.request_text(req).await {
+                    Ok(text) if text.trim() == "ok" => Ok(()),
+                    Ok(text) => Err(text),
+                    Err(e) => Err(e.to_string()),
+                }
             }
-            if start.elapsed() > START_DEADLINE {
-                panic!("/readyz did not answer ok within {START_DEADLINE:?}; log:\n{}", self.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        });
+        // A server that never gets ready fails with its log, not just a timeout.
+        if tokio::time::timeout(START_DEADLINE + Duration::from_secs(5), ready).await.is_err() {
+            panic!("/readyz did not answer ok; log:\n{}", self.log_tail());
         }
     }
 
@@ -233,28 +235,23 @@ impl Server {
                 let _ = child.wait();
             }
             Stop::Graceful => {
-                let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-                let start = Instant::now();
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(status)) => {
-                            assert!(
-                                status.success(),
-                                "ferry exited with {status} after SIGTERM; log:\n{}",
-                                self.log_tail()
-                            );
-                            return;
-                        }
-                        Ok(None) if start.elapsed() < Duration::from_secs(30) => {
-                            std::thread::sleep(Duration::from_millis(20))
-                        }
-                        _ => {
-                            let _ = child.kill();
-                            let _ = child.wait();
-                            panic!("ferry did not exit within 30s of SIGTERM; log:\n{}", self.log_tail());
-                        }
-                    }
+                let pid = child.id().to_string();
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+                // Wait for the exit in a thread, so the deadline needs no polling.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let waiter = std::thread::spawn(move || {
+                    let status = child.wait();
+                    let _ = tx.send(());
+                    status
+                });
+                let exited = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+                if !exited {
+                    let _ = Command::new("kill").args(["-KILL", &pid]).status();
                 }
+                let status = waiter.join().expect("waiter thread");
+                assert!(exited, "ferry did not exit within 30s of SIGTERM; log:\n{}", self.log_tail());
+                let status = status.expect("wait for ferry");
+                assert!(status.success(), "ferry exited with {status} after SIGTERM; log:\n{}", self.log_tail());
             }
         }
     }

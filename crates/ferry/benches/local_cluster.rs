@@ -1,11 +1,13 @@
 //! Benchmarks of the local cluster, run by `bench/run` (see bench/README.md).
 //! They print figures and assert only correctness (every event seen, in
-//! order), never timings. Ignored in normal test runs.
+//! order), never timings. A bench target, not a test: `cargo test` never
+//! runs it.
 //!
-//! `cargo test --release -p ferry --test bench -- --ignored --nocapture --test-threads=1`
+//! `cargo bench -p ferry --bench local_cluster [-- FILTER]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
@@ -73,8 +75,6 @@ fn per_sec(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-#[tokio::test]
-#[ignore = "benchmark: run through bench/run"]
 async fn bench_durable_creates() {
     let total = env_usize("BENCH_CREATES", 20_000);
     let clients = env_usize("BENCH_CLIENTS", 16);
@@ -90,8 +90,6 @@ async fn bench_durable_creates() {
     );
 }
 
-#[tokio::test]
-#[ignore = "benchmark: run through bench/run"]
 async fn bench_watch_fan_out() {
     let watchers = env_usize("BENCH_WATCHERS", 10);
     let writes = env_usize("BENCH_WATCH_WRITES", 10_000);
@@ -182,8 +180,6 @@ async fn bench_watch_fan_out() {
     );
 }
 
-#[tokio::test]
-#[ignore = "benchmark: run through bench/run"]
 async fn bench_list_and_rss() {
     let objects = env_usize("BENCH_OBJECTS", 100_000);
     let server = bench_server().await;
@@ -265,4 +261,25 @@ async fn bench_list_and_rss() {
         json_size as f64 / 1048576.0,
         rss as f64 / json_size as f64
     );
+}
+
+type BenchFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Runs the benchmarks whose names contain the filter (the first argument
+/// that is not a flag), one at a time: they would otherwise compete for the
+/// cores.
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let benches: [(&str, fn() -> BenchFuture); 3] = [
+        ("bench_durable_creates", || Box::pin(bench_durable_creates())),
+        ("bench_watch_fan_out", || Box::pin(bench_watch_fan_out())),
+        ("bench_list_and_rss", || Box::pin(bench_list_and_rss())),
+    ];
+    for (name, bench) in benches {
+        if name.contains(&filter) {
+            println!("running {name}");
+            runtime.block_on(bench());
+        }
+    }
 }
