@@ -264,6 +264,7 @@ async fn bench_list_and_rss() {
 }
 
 type BenchFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+type Bench = (&'static str, fn() -> BenchFuture);
 
 /// Runs the benchmarks whose names contain the filter (the first argument
 /// that is not a flag), one at a time: they would otherwise compete for the
@@ -271,7 +272,7 @@ type BenchFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let benches: [(&str, fn() -> BenchFuture); 3] = [
+    let benches: [Bench; 3] = [
         ("bench_durable_creates", || Box::pin(bench_durable_creates())),
         ("bench_watch_fan_out", || Box::pin(bench_watch_fan_out())),
         ("bench_list_and_rss", || Box::pin(bench_list_and_rss())),
