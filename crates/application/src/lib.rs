@@ -35,7 +35,8 @@ pub use source::{
 };
 pub use status::{
     ApplicationCondition, ApplicationConditionType, ApplicationStatus, HealthState, OperationPhase, OperationState,
-    ResourceResult, ResourceStatus, ResultCode, RevisionHistory, SyncOperationResult, SyncState, SyncStatusCode,
+    HookPhase, ResourceResult, ResourceStatus, ResultCode, RevisionHistory, SyncOperationResult, SyncPhase, SyncState,
+    SyncStatusCode,
 };
 
 /// Finalizer that makes deleting an Application also delete its resources.
@@ -106,6 +107,9 @@ pub struct Operation {
     /// A sync request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncOperation>,
+    /// Who asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiated_by: Option<InitiatedBy>,
 }
 
 /// A request to sync an app.
@@ -124,6 +128,18 @@ pub struct SyncOperation {
     /// Whether to only report what would change.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// Who asked for an operation.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InitiatedBy {
+    /// The user, for a manual request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Whether the controller started it (auto-sync or self-heal).
+    #[serde(default)]
+    pub automated: bool,
 }
 
 /// One resource named in a selective sync.

@@ -150,6 +150,13 @@ pub struct OperationState {
     /// Per-resource results so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_result: Option<SyncOperationResult>,
+    /// How many times the operation has been retried after failing.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub retry_count: i64,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 /// Results of a sync operation.
@@ -198,6 +205,43 @@ pub struct ResourceResult {
     /// Detail, e.g. the API server's error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The phase the resource was synced in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_phase: Option<SyncPhase>,
+    /// The wave the resource was synced in.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wave: i32,
+    /// For hooks: whether the hook is still running, or how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_phase: Option<HookPhase>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// The phases of a sync, in the order they run (SyncFail only on failure).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+pub enum SyncPhase {
+    /// Hooks that run before anything is applied.
+    PreSync,
+    /// The resources themselves (and Sync hooks).
+    Sync,
+    /// Hooks that run once everything is applied and healthy.
+    PostSync,
+    /// Hooks that run when the sync failed.
+    SyncFail,
+}
+
+/// Where a hook is in its life.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, JsonSchema)]
+pub enum HookPhase {
+    /// Created; waiting for it to finish.
+    Running,
+    /// Finished successfully (a Job completed, or the object became healthy).
+    Succeeded,
+    /// Finished unsuccessfully.
+    Failed,
 }
 
 /// One past sync.

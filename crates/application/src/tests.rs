@@ -28,6 +28,7 @@ fn full() -> Application {
             prune: true,
             dry_run: true,
         }),
+        initiated_by: Some(InitiatedBy { username: Some("alice".into()), automated: false }),
     };
     let health = HealthState { status: HealthStatus::Progressing, message: Some("waiting for rollout".into()) };
     let mut app = Application::new(
@@ -108,8 +109,12 @@ fn full() -> Application {
                     name: "cfg".into(),
                     status: ResultCode::SyncFailed,
                     message: Some("forbidden".into()),
+                    sync_phase: Some(SyncPhase::Sync),
+                    wave: 1,
+                    hook_phase: None,
                 }],
             }),
+            retry_count: 2,
         }),
         history: vec![RevisionHistory { id: 1, revision: "abc123".into(), deployed_at: time("2026-01-02T03:05:05Z") }],
         conditions: vec![ApplicationCondition {
