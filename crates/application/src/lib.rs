@@ -207,8 +207,17 @@ pub struct CrdYamlError(#[source] serde_saphyr::SerializeError);
 
 /// The CustomResourceDefinition for `applications.ferry.dev`, generated from
 /// the Rust types.
+///
+/// Like Argo CD's, it has no `status` subresource: the controller ends an
+/// operation by writing its final state and clearing the top-level
+/// `operation` in one patch, so a crash can never leave a finished operation
+/// that looks requested again (which would re-run it).
 pub fn crd() -> CustomResourceDefinition {
-    Application::crd()
+    let mut crd = Application::crd();
+    for version in &mut crd.spec.versions {
+        version.subresources = None;
+    }
+    crd
 }
 
 /// [`crd`] as YAML, ready for `kubectl apply -f -`. The output is
