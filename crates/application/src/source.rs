@@ -78,6 +78,11 @@ pub struct SyncPolicy {
     /// How to retry a failed sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryStrategy>,
+    /// How long one sync attempt may run (a Go duration such as `5m`)
+    /// before it fails naming what it was waiting for; the controller's
+    /// default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_timeout: Option<String>,
 }
 
 /// Automated sync settings.

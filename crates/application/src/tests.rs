@@ -62,6 +62,7 @@ fn full() -> Application {
                             max_duration: Some("3m".into()),
                         }),
                     }),
+                    sync_timeout: Some("10m".into()),
                 }),
                 ignore_differences: vec![IgnoreDifference {
                     group: "apps".into(),
