@@ -17,6 +17,7 @@
 //! This crate does no IO: it holds the types, the constants that go with
 //! them, and the CRD generated from them.
 
+pub mod secrets;
 mod source;
 mod status;
 

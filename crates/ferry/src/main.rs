@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cli;
 mod health_cmd;
 
 #[derive(Parser)]
@@ -26,6 +27,12 @@ enum Command {
     Cluster(ClusterCommand),
     /// Print the health of each object in a manifest file, as the controller assesses it
     Health(HealthArgs),
+    /// Create, inspect and operate applications
+    App(cli::app::AppArgs),
+    /// Manage credentials of git repositories
+    Repo(cli::repo::RepoArgs),
+    /// Install ferry (CRD, RBAC, controller) into a cluster, or print the manifests
+    Install(cli::install::InstallArgs),
 }
 
 #[derive(Args)]
@@ -50,6 +57,12 @@ enum Output {
 enum ClusterCommand {
     /// Serve ferry's local Kubernetes-compatible cluster
     Serve(ServeArgs),
+    /// Register a destination cluster from a kubeconfig
+    Add(cli::cluster::AddArgs),
+    /// List destination clusters
+    List(cli::cluster::ListArgs),
+    /// Remove a destination cluster
+    Rm(cli::cluster::RmArgs),
 }
 
 #[derive(Args)]
@@ -121,6 +134,12 @@ fn run() -> Result<()> {
         match cli.command {
             Command::Cluster(ClusterCommand::Serve(args)) => serve(args.data_dir, args.common).await,
             Command::Health(args) => health(&args),
+            Command::App(args) => cli::app::run(args).await,
+            Command::Repo(args) => cli::repo::run(args).await,
+            Command::Install(args) => cli::install::run(args).await,
+            Command::Cluster(ClusterCommand::Add(args)) => cli::cluster::add(args).await,
+            Command::Cluster(ClusterCommand::List(args)) => cli::cluster::list(args).await,
+            Command::Cluster(ClusterCommand::Rm(args)) => cli::cluster::rm(args).await,
             Command::Up(args) => {
                 let dir = match args.data_dir {
                     Some(d) => d,

@@ -61,6 +61,28 @@ impl fmt::Display for Phase {
     }
 }
 
+impl From<Phase> for application::SyncPhase {
+    fn from(phase: Phase) -> Self {
+        match phase {
+            Phase::PreSync => Self::PreSync,
+            Phase::Sync => Self::Sync,
+            Phase::PostSync => Self::PostSync,
+            Phase::SyncFail => Self::SyncFail,
+        }
+    }
+}
+
+impl From<application::SyncPhase> for Phase {
+    fn from(phase: application::SyncPhase) -> Self {
+        match phase {
+            application::SyncPhase::PreSync => Self::PreSync,
+            application::SyncPhase::Sync => Self::Sync,
+            application::SyncPhase::PostSync => Self::PostSync,
+            application::SyncPhase::SyncFail => Self::SyncFail,
+        }
+    }
+}
+
 /// What the request asks for, beyond the objects.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -138,6 +160,8 @@ pub enum Action {
     },
     /// Delete a live object that is no longer desired.
     Prune {
+        /// The live object's `apiVersion`, needed to address it.
+        api_version: String,
         /// `Some` when the prune is only reported, not done.
         skip: Option<SkipReason>,
         /// Whether it moved to the final wave (PruneLast).
@@ -177,6 +201,17 @@ impl Task {
         }
     }
 
+    /// The object's `apiVersion` (`apps/v1`): the desired one for applies
+    /// and hooks, the live one for prunes.
+    pub fn api_version(&self) -> &str {
+        match &self.action {
+            Action::Apply { object, .. } | Action::Hook { object, .. } => {
+                object.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
+            }
+            Action::Prune { api_version, .. } => api_version,
+        }
+    }
+
     /// Human note on the task: options in effect, delete policies, why it is skipped.
     pub fn note(&self) -> String {
         match &self.action {
@@ -190,7 +225,7 @@ impl Task {
                 }
                 note
             }
-            Action::Prune { skip, last } => {
+            Action::Prune { skip, last, .. } => {
                 let mut parts = Vec::new();
                 if *last == PruneLast::Yes {
                     parts.push("PruneLast".to_owned());
@@ -449,7 +484,8 @@ fn prune_tasks(
         };
         let last =
             if options.prune_last || sync_options.prune_last == Some(true) { PruneLast::Yes } else { PruneLast::No };
-        tasks.push(Task { phase: Phase::Sync, wave, key, action: Action::Prune { skip, last } });
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+        tasks.push(Task { phase: Phase::Sync, wave, key, action: Action::Prune { api_version, skip, last } });
     }
     tasks
 }

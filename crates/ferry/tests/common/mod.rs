@@ -570,3 +570,52 @@ spec:
 "
     )
 }
+
+/// How long one `ferry` CLI invocation may run before the test fails.
+const FERRY_CLI_DEADLINE: Duration = Duration::from_secs(120);
+
+impl Server {
+    /// Runs the `ferry` CLI against this server: `KUBECONFIG` is its
+    /// kubeconfig, HOME is the test's, `USER` is `ferry-test`.
+    pub async fn ferry(&self, args: &[&str]) -> Out {
+        self.ferry_with(args, None).await
+    }
+
+    /// Runs the `ferry` CLI with `stdin` as its standard input.
+    pub async fn ferry_with(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dirs.home())
+            .env("USER", "ferry-test")
+            .env("FERRY_LOG", "warn")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .kill_on_drop(true)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ferry");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(input.as_bytes()).await.expect("write ferry stdin");
+            drop(pipe);
+        }
+        let output = match tokio::time::timeout(FERRY_CLI_DEADLINE, child.wait_with_output()).await {
+            Ok(output) => output.expect("ferry output"),
+            Err(_) => panic!("ferry {args:?} did not finish within {FERRY_CLI_DEADLINE:?}"),
+        };
+        Out {
+            args: std::iter::once("(ferry)".to_owned()).chain(args.iter().map(|s| s.to_string())).collect(),
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `ferry install` (server-side apply of the CRD, RBAC and controller),
+    /// which must succeed: the setup of tests about Applications.
+    pub async fn install_ferry(&self) -> Out {
+        self.ferry(&["install"]).await.ok()
+    }
+}

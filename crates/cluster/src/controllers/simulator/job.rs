@@ -88,7 +88,25 @@ pub fn job_status(job: &Value, pods: &[Value], now: Timestamp) -> Value {
     status.insert("ready".into(), ready.into());
     status.insert("terminating".into(), (pods.iter().filter(|p| runtime::is_terminating(p)).count() as i64).into());
     status.insert("uncountedTerminatedPods".into(), json!({}));
-    if succeeded >= completions(job) && !suspended {
+    let backoff_limit = runtime::int_at(job, &["spec", "backoffLimit"]).unwrap_or(6).max(0);
+    if failed > backoff_limit && !suspended {
+        let mut conditions: Vec<Value> =
+            status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        for type_ in ["FailureTarget", "Failed"] {
+            runtime::set_condition(
+                &mut conditions,
+                Condition {
+                    type_,
+                    status: "True",
+                    reason: "BackoffLimitExceeded",
+                    message: "Job has reached the specified backoff limit".into(),
+                },
+                UpdateTime::Absent,
+                now,
+            );
+        }
+        status.insert("conditions".into(), Value::Array(conditions));
+    } else if succeeded >= completions(job) && !suspended {
         let mut conditions: Vec<Value> =
             status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         for type_ in ["SuccessCriteriaMet", "Complete"] {

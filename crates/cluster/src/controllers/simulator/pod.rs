@@ -80,6 +80,8 @@ struct ContainerState {
     status: Value,
     ready: bool,
     completed: bool,
+    /// A run-to-completion container that exited non-zero.
+    failed: bool,
     next: Next,
 }
 
@@ -103,7 +105,21 @@ fn container_state(
     status.insert("image".into(), image.into());
     status.insert("imageID".into(), format!("{image}@sha256:{}", digest(image)).into());
     let not_yet = elapsed < ready_delay;
+    let mut failed = false;
     let (ready, completed, next, restarts, started, state, last_state) = match fault {
+        // A Job's container that crashes ends the Pod (restartPolicy Never).
+        Some(Fault::CrashLoop) if !not_yet && to_completion => {
+            failed = true;
+            let finished = start + chrono::Duration::from_std(ready_delay).unwrap_or_default();
+            let state = json!({"terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "startedAt": started_at,
+                "finishedAt": runtime::format_time(finished),
+                "containerID": container_id(0),
+            }});
+            (false, false, Next::Done, 0, false, state, json!({}))
+        }
         Some(Fault::CrashLoop) if !not_yet => {
             let (restarts, backoff, until_next) = crash_count(elapsed - ready_delay);
             let crashed_at = runtime::format_time(now);
@@ -152,7 +168,7 @@ fn container_state(
     status.insert("restartCount".into(), restarts.into());
     status.insert("started".into(), started.into());
     status.insert("state".into(), state);
-    ContainerState { status: Value::Object(status), ready, completed, next }
+    ContainerState { status: Value::Object(status), ready, completed, failed, next }
 }
 
 /// The recorded last state of container `name` if its restart count is unchanged.
@@ -180,11 +196,13 @@ pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay
     let mut statuses = Vec::new();
     let mut unready = Vec::new();
     let mut all_completed = !containers.is_empty();
+    let mut any_failed = false;
     for container in &containers {
         let fault = faults.fault_for(runtime::str_at(container, &["image"]));
         let state = container_state(container, pod, fault, to_completion, start, now, ready_delay);
         next = next.min(state.next);
         all_completed &= state.completed;
+        any_failed |= state.failed;
         if !state.ready {
             unready.push(runtime::str_at(container, &["name"]).to_owned());
         }
@@ -241,7 +259,14 @@ pub fn pod_status(pod: &Value, faults: &FaultConfig, now: Timestamp, ready_delay
 
     let pod_ip = pod_ip(runtime::uid_of(pod));
     let mut status = Map::new();
-    status.insert("phase".into(), (if succeeded { "Succeeded" } else { "Running" }).into());
+    let phase = if any_failed {
+        "Failed"
+    } else if succeeded {
+        "Succeeded"
+    } else {
+        "Running"
+    };
+    status.insert("phase".into(), phase.into());
     status.insert("conditions".into(), Value::Array(conditions));
     status.insert("hostIP".into(), NODE_IP.into());
     status.insert("hostIPs".into(), json!([{"ip": NODE_IP}]));

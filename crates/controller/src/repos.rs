@@ -1,0 +1,144 @@
+//! When to fetch which repo, and with which credentials.
+//!
+//! A repo is fetched when it was never fetched, when its last fetch is older
+//! than the poll interval, or when a webhook or a hard refresh marked it
+//! stale. One fetch per repo at a time: the 1,000 apps of a monorepo share
+//! one `git fetch`, and only the app that fetched re-queues the others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use application::secrets::{RepoSecret, SECRET_TYPE_LABEL};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use source::{Credentials, GitCache, SourceError};
+
+use crate::Metrics;
+
+/// The fetch state of every repo apps use.
+pub(crate) struct Repos {
+    git: GitCache,
+    client: Client,
+    poll: Duration,
+    metrics: Arc<Metrics>,
+    state: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
+}
+
+#[derive(Default)]
+struct RepoState {
+    fetched_at: Option<Instant>,
+    stale: bool,
+    /// The last fetch's error, reported until the next attempt.
+    error: Option<String>,
+}
+
+/// Whether a reconcile may use the mirror as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// Fetch only when due.
+    WhenDue,
+    /// Fetch now (hard refresh).
+    Now,
+}
+
+/// What [`Repos::ensure_fresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fetched {
+    /// The mirror was already fresh.
+    No,
+    /// This call fetched; other apps of the repo should be re-queued.
+    Yes,
+}
+
+impl Repos {
+    pub(crate) fn new(git: GitCache, client: Client, poll: Duration, metrics: Arc<Metrics>) -> Self {
+        Repos { git, client, poll, metrics, state: Mutex::new(HashMap::new()) }
+    }
+
+    fn entry(&self, repo: &str) -> Arc<tokio::sync::Mutex<RepoState>> {
+        let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        state.entry(source::normalize_url(repo)).or_default().clone()
+    }
+
+    /// Marks `repo` (normalised URL) for a fetch at its next use.
+    pub(crate) async fn mark_stale(&self, repo: &str) {
+        self.entry(repo).lock().await.stale = true;
+    }
+
+    /// Fetches `repo` if it is due; returns the last fetch error when the
+    /// repo could not be reached (until the next attempt is due).
+    pub(crate) async fn ensure_fresh(&self, repo: &str, freshness: Freshness) -> Result<Fetched, String> {
+        let entry = self.entry(repo);
+        let mut state = entry.lock().await;
+        let due = match state.fetched_at {
+            None => true,
+            Some(at) => state.stale || freshness == Freshness::Now || at.elapsed() >= self.poll,
+        };
+        if !due {
+            return match &state.error {
+                Some(error) => Err(error.clone()),
+                None => Ok(Fetched::No),
+            };
+        }
+        let credentials = self.credentials(repo).await;
+        let started = Instant::now();
+        let result = self.git.fetch(repo, credentials.as_ref()).await;
+        self.metrics.observe_fetch(started.elapsed(), result.is_ok());
+        state.fetched_at = Some(Instant::now());
+        state.stale = false;
+        match result {
+            Ok(()) => {
+                state.error = None;
+                Ok(Fetched::Yes)
+            }
+            Err(error) => {
+                let message = crate::error_chain(&error);
+                state.error = Some(message.clone());
+                Err(message)
+            }
+        }
+    }
+
+    /// The commit `revision` names in the mirror.
+    pub(crate) async fn resolve(&self, repo: &str, revision: &str) -> Result<String, SourceError> {
+        self.git.resolve(repo, revision).await
+    }
+
+    /// The snapshot directory of `sha`.
+    pub(crate) async fn checkout(&self, repo: &str, sha: &str) -> Result<std::path::PathBuf, SourceError> {
+        self.git.checkout(repo, sha).await
+    }
+
+    /// Credentials from the repository Secrets whose URL matches `repo`
+    /// exactly or as a prefix (longest wins), as Argo CD's credential
+    /// templates do. Unreadable Secrets are skipped: they cannot be used, and
+    /// a public repo must still work.
+    async fn credentials(&self, repo: &str) -> Option<Credentials> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), application::NAMESPACE);
+        let params = ListParams::default().labels(&format!("{SECRET_TYPE_LABEL}=repository"));
+        let list = match secrets.list(&params).await {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::warn!(%error, "list repository secrets");
+                return None;
+            }
+        };
+        let wanted = source::normalize_url(repo);
+        list.items
+            .iter()
+            .filter_map(|secret| RepoSecret::from_secret(secret).ok())
+            .filter(|candidate| {
+                let url = source::normalize_url(&candidate.url);
+                wanted == url || wanted.starts_with(&format!("{url}/"))
+            })
+            .max_by_key(|candidate| candidate.url.len())
+            .map(|secret| Credentials {
+                username: secret.username,
+                password: secret.password,
+                ssh_private_key: secret.ssh_private_key,
+                insecure_ignore_host_key: secret.insecure_ignore_host_key,
+            })
+    }
+}
