@@ -215,6 +215,43 @@ pub async fn run(
     Ok(())
 }
 
+/// Compares one app once, outside the controller (for `ferry app diff`):
+/// fetches its repo into `cache_dir`, renders, reads the destination's live
+/// state and diffs. The error is the condition the controller would show.
+pub async fn compare_once(
+    client: Client,
+    app: &Application,
+    cache_dir: PathBuf,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Arc<Comparison>, String> {
+    let git = source::GitCache::new(source::CacheConfig {
+        root: cache_dir.clone(),
+        git: PathBuf::from("git"),
+        fetch_timeout: Duration::from_secs(90),
+    })
+    .map_err(|error| error_chain(&error))?;
+    let metrics = Arc::new(Metrics::new());
+    let (trigger, _triggers) = mpsc::unbounded_channel();
+    let (store, _writer) = kube::runtime::reflector::store::<Application>();
+    let config = ControllerConfig::new(cache_dir);
+    let context = Context {
+        apps: Api::namespaced(client.clone(), application::NAMESPACE),
+        repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone()),
+        clusters: clusters::Clusters::new(client, shutdown, trigger.clone(), metrics.clone()),
+        renders: renders::Renders::default(),
+        memo: reconcile::Memo::default(),
+        metrics,
+        trigger,
+        store,
+        config,
+    };
+    let mut memo = reconcile::AppMemo::default();
+    reconcile::observe(app, &context, Some(application::Refresh::Hard), &mut memo)
+        .await
+        .map(|observed| observed.comparison)
+        .map_err(|problem| problem.message)
+}
+
 /// An error and its sources on one line, for conditions and messages
 /// (lower-level causes already quoted by a higher level are not repeated).
 pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

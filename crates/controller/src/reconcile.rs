@@ -301,7 +301,7 @@ fn auto_sync(
 }
 
 /// Refresh and compare: fetch when due, resolve, render, read live state.
-async fn observe(
+pub(crate) async fn observe(
     app: &Application,
     context: &Context,
     refresh: Option<Refresh>,

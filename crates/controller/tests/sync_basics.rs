@@ -96,6 +96,7 @@ async fn drift_is_reported_and_self_healed() {
     maps.patch("settings", &PatchParams::default(), &Patch::Merge(json!({"data": {"value": "drifted"}})))
         .await
         .unwrap();
+    env.wait_app("heal", "a self-heal sync", |app| app.status.as_ref().is_some_and(|s| s.history.len() >= 2)).await;
     eventually("self-heal restores the value from git", || {
         let maps = maps.clone();
         async move { maps.get("settings").await.unwrap().data.unwrap()["value"] == "git" }

@@ -193,3 +193,16 @@ mod tests {
         assert!(!is_dns_label("a_b", 63));
     }
 }
+
+/// Ends the process with this code and no message (as `kubectl diff` exits 1
+/// when there are differences).
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}

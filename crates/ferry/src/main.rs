@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli;
+mod controller_cmd;
 mod health_cmd;
+mod up;
 
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "GitOps delivery and environment promotion for Kubernetes")]
@@ -20,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start everything ferry needs locally: the local cluster (and, later, the controller and UI)
+    /// Start everything ferry needs locally: the local cluster and the controller
     Up(UpArgs),
     /// Work with clusters
     #[command(subcommand)]
@@ -33,6 +35,8 @@ enum Command {
     Repo(cli::repo::RepoArgs),
     /// Install ferry (CRD, RBAC, controller) into a cluster, or print the manifests
     Install(cli::install::InstallArgs),
+    /// Run the Application controller against a cluster (the management cluster of the kubeconfig)
+    Controller(controller_cmd::ControllerArgs),
 }
 
 #[derive(Args)]
@@ -79,11 +83,13 @@ struct UpArgs {
     /// Directory for the local cluster's data (default: ~/.ferry/local)
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Load demo content (added with the GitOps engine; accepted now for the README's command)
+    /// Also create a sample git repository and app (guestbook: a PreSync hook and two waves)
     #[arg(long)]
     demo: bool,
     #[command(flatten)]
     common: LocalArgs,
+    #[command(flatten)]
+    tuning: controller_cmd::Tuning,
 }
 
 #[derive(Args)]
@@ -108,6 +114,9 @@ struct LocalArgs {
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<cli::Exit>().is_some() => {
+            std::process::ExitCode::from(e.downcast_ref::<cli::Exit>().map_or(1, |exit| exit.0))
+        }
         Err(e) => {
             // One line per cause, lowercase, no backtrace: this is for users.
             eprintln!("error: {e:#}");
@@ -140,15 +149,15 @@ fn run() -> Result<()> {
             Command::Cluster(ClusterCommand::Add(args)) => cli::cluster::add(args).await,
             Command::Cluster(ClusterCommand::List(args)) => cli::cluster::list(args).await,
             Command::Cluster(ClusterCommand::Rm(args)) => cli::cluster::rm(args).await,
+            Command::Controller(args) => controller_cmd::run(args).await,
             Command::Up(args) => {
                 let dir = match args.data_dir {
                     Some(d) => d,
                     None => default_data_dir()?,
                 };
-                if args.demo {
-                    tracing::info!("demo content arrives with the GitOps engine; starting the local cluster");
-                }
-                serve(dir, args.common).await
+                let local = local_config(dir.clone(), args.common)?;
+                let demo = if args.demo { up::Demo::Yes } else { up::Demo::No };
+                up::run(dir, local, &args.tuning, demo).await
             }
         }
     })
@@ -166,18 +175,23 @@ fn health(args: &HealthArgs) -> Result<()> {
 }
 
 fn default_data_dir() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
-    Ok(PathBuf::from(home).join(".ferry").join("local"))
+    Ok(home_dir()?.join(".ferry").join("local"))
 }
 
-async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
+/// The user's home directory, for default data directories.
+pub(crate) fn home_dir() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --data-dir")?;
+    Ok(PathBuf::from(home))
+}
+
+fn local_config(data_dir: PathBuf, args: LocalArgs) -> Result<cluster::local::LocalConfig> {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address and holds the token can use the cluster");
     }
     if args.ready_delay_ms > 3_600_000 {
         bail!("--ready-delay-ms must be at most one hour");
     }
-    let config = cluster::local::LocalConfig {
+    Ok(cluster::local::LocalConfig {
         data_dir: data_dir.clone(),
         listen: args.listen,
         simulation: if args.no_simulation {
@@ -188,7 +202,11 @@ async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         faults_file: args.faults,
         watch_history: args.watch_history,
-    };
+    })
+}
+
+async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
+    let config = local_config(data_dir.clone(), args)?;
     let running = cluster::local::start(config)
         .await
         .with_context(|| format!("cannot start the local cluster in {}", data_dir.display()))?;
@@ -201,7 +219,7 @@ async fn serve(data_dir: PathBuf, args: LocalArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -220,5 +238,17 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own consistency checks (unique argument names, ...), which
+    /// otherwise only fire when a subcommand is first used.
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -49,6 +49,8 @@ enum AppCommand {
     Sync(SyncArgs),
     /// Wait until an application is synced, healthy and idle
     Wait(WaitArgs),
+    /// Show what a sync would change: a diff per resource of live against git (exit code 1 when they differ)
+    Diff(NameArgs),
     /// Show the sync history
     History(HistoryArgs),
     /// Sync back to the revision of a history entry (not while auto-sync is on)
@@ -282,6 +284,7 @@ pub async fn run(args: AppArgs) -> Result<()> {
             operation::rollback(&api, &r.name, r.id, prune, wait).await
         }
         AppCommand::TerminateOp(t) => operation::terminate(&api, &t.name).await,
+        AppCommand::Diff(d) => diff(&api, &d.name).await,
         AppCommand::Delete(d) => {
             let cascade = if d.cascade { operation::Cascade::Yes } else { operation::Cascade::No };
             let wait = if d.wait { operation::Wait::For(d.timeout) } else { operation::Wait::No };
@@ -473,4 +476,37 @@ fn not_installed(e: kube::Error, name: &str) -> anyhow::Error {
         }
     }
     super::kube_error(e)
+}
+
+/// `ferry app diff`: compares the app here, as the controller would, with a
+/// fresh render of its source and the destination's live state.
+async fn diff(api: &Api<Application>, name: &str) -> Result<()> {
+    let app = api.get(name).await.map_err(|e| {
+        if super::is_not_found(&e) { anyhow!("application {name:?} not found") } else { super::kube_error(e) }
+    })?;
+    let cache = tempfile::tempdir().context("cannot create a temporary directory for the git cache")?;
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let comparison = controller::compare_once(api.clone().into_client(), &app, cache.path().to_owned(), shutdown)
+        .await
+        .map_err(|message| anyhow!("cannot compare application {name:?}: {message}"))?;
+    let mut differs = false;
+    for resource in &comparison.resources {
+        if resource.status == application::SyncStatusCode::Synced {
+            continue;
+        }
+        differs = true;
+        let key = &resource.key;
+        let group = if key.group.is_empty() { String::new() } else { format!("{}/", key.group) };
+        let place = if key.namespace.is_empty() { key.name.clone() } else { format!("{}/{}", key.namespace, key.name) };
+        let note = if resource.requires_pruning { " (requires pruning)" } else { "" };
+        println!("===== {group}{} {place}{note} ======", key.kind);
+        print!("{}", resource.diff);
+        if !resource.diff.ends_with('\n') && !resource.diff.is_empty() {
+            println!();
+        }
+    }
+    if differs {
+        return Err(super::Exit(1).into());
+    }
+    Ok(())
 }

@@ -296,6 +296,28 @@ pub async fn run(args: InstallArgs) -> Result<()> {
     Ok(())
 }
 
+/// Installs just what a local control plane needs: the `ferry` namespace and
+/// the Application CRD (Established). Quiet, for `ferry up`.
+pub async fn install_crd(client: &kube::Client) -> Result<()> {
+    let m = manifests(application::NAMESPACE, &default_image());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for namespace in &m.namespaces {
+        let name = namespace.metadata.name.clone().unwrap_or_default();
+        Api::<Namespace>::all(client.clone())
+            .patch(&name, &params, &Patch::Apply(namespace))
+            .await
+            .map_err(super::kube_error)
+            .with_context(|| format!("cannot apply namespace {name}"))?;
+    }
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let name = m.crd.metadata.name.clone().unwrap_or_default();
+    crds.patch(&name, &params, &Patch::Apply(&m.crd))
+        .await
+        .map_err(super::kube_error)
+        .with_context(|| format!("cannot apply CRD {name}"))?;
+    wait_established(&crds, &m.crd).await
+}
+
 /// kubectl's name for an object: `deployment.apps/ferry-controller`.
 fn kubectl_name<K: k8s_openapi::Resource + kube::Resource>(object: &K) -> String {
     let kind = K::KIND.to_lowercase();

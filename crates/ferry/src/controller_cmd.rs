@@ -1,0 +1,104 @@
+//! `ferry controller`: the Application controller against any cluster, and
+//! the pieces `ferry up` shares with it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::cli::{self, ConnArgs};
+
+/// Options of `ferry controller` (and the controller half of `ferry up`).
+#[derive(Args, Debug, Clone)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Directory for git mirrors and snapshots (default: ~/.ferry/controller)
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Controller settings shared by `ferry controller` and `ferry up`.
+#[derive(Args, Debug, Clone)]
+pub struct Tuning {
+    /// Address for /metrics, /healthz and the git webhook (/api/webhook)
+    #[arg(long = "controller-listen", default_value = "127.0.0.1:8080")]
+    pub controller_listen: SocketAddr,
+    /// How often repositories are fetched without a webhook (e.g. 120s, 1s at least)
+    #[arg(long, default_value = "120s")]
+    pub poll_interval: String,
+    /// Default time limit of one sync attempt (an app's syncPolicy.syncTimeout overrides it)
+    #[arg(long, default_value = "10m")]
+    pub sync_timeout: String,
+    /// Applications reconciled at once
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    /// Secret of GitHub webhooks (X-Hub-Signature-256)
+    #[arg(long, env = "FERRY_WEBHOOK_GITHUB_SECRET", hide_env_values = true)]
+    pub webhook_github_secret: Option<String>,
+    /// Secret token of GitLab webhooks (X-Gitlab-Token)
+    #[arg(long, env = "FERRY_WEBHOOK_GITLAB_SECRET", hide_env_values = true)]
+    pub webhook_gitlab_secret: Option<String>,
+    /// Secret of Gitea webhooks (X-Gitea-Signature)
+    #[arg(long, env = "FERRY_WEBHOOK_GITEA_SECRET", hide_env_values = true)]
+    pub webhook_gitea_secret: Option<String>,
+}
+
+impl Tuning {
+    /// The controller configuration these options describe.
+    pub fn config(&self, data_dir: PathBuf) -> Result<controller::ControllerConfig> {
+        let mut config = controller::ControllerConfig::new(data_dir);
+        config.listen = Some(self.controller_listen);
+        config.poll_interval = cli::parse_duration(&self.poll_interval).context("invalid --poll-interval")?;
+        if config.poll_interval < Duration::from_secs(1) {
+            bail!("--poll-interval must be at least 1s");
+        }
+        config.sync_timeout = cli::parse_duration(&self.sync_timeout).context("invalid --sync-timeout")?;
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        config.concurrency = self.concurrency;
+        config.webhook_secrets = source::webhook::WebhookSecrets {
+            github: self.webhook_github_secret.clone(),
+            gitlab: self.webhook_gitlab_secret.clone(),
+            gitea: self.webhook_gitea_secret.clone(),
+        };
+        Ok(config)
+    }
+}
+
+/// Runs `ferry controller` until Ctrl-C or SIGTERM.
+pub async fn run(args: ControllerArgs) -> Result<()> {
+    cli::init_crypto();
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => crate::home_dir()?.join(".ferry").join("controller"),
+    };
+    let config = args.tuning.config(data_dir)?;
+    warn_if_exposed(config.listen);
+    let client = cli::client(&args.conn).await?;
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        tracing::info!("shutting down the controller");
+        let _ = stop.send(true);
+    });
+    if let Some(listen) = config.listen {
+        println!("ferry controller: metrics and webhook at http://{listen}/metrics, /api/webhook");
+    }
+    controller::run(client, config, shutdown).await.context("the controller stopped")
+}
+
+/// Warns when the endpoint is reachable beyond this machine.
+pub fn warn_if_exposed(listen: Option<SocketAddr>) {
+    if let Some(listen) = listen
+        && !listen.ip().is_loopback()
+    {
+        tracing::warn!(%listen, "controller endpoint listens beyond loopback; set webhook secrets");
+    }
+}
