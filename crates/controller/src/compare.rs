@@ -23,14 +23,24 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DesiredError {
     /// The cluster does not serve the kind, and the app does not define it.
-    #[error("{kind} ({api_version}) in {file_hint}is not a kind the destination cluster knows")]
+    #[error(
+        "{kind} {name:?} ({api_version}): the destination cluster does not serve this kind \
+         (install its CRD first, or add the CRD to the app)"
+    )]
     UnknownKind {
         /// The object's apiVersion.
         api_version: String,
         /// The object's kind.
         kind: String,
-        /// `name "x" ` when the object has one.
-        file_hint: String,
+        /// The object's name (empty when it has none).
+        name: String,
+    },
+    /// Two desired objects are the same resource. Applying either would
+    /// silently lose the other, so neither is.
+    #[error("{resource} is defined more than once in the app")]
+    Duplicate {
+        /// The resource, as `Kind.group "name" in namespace "ns"`.
+        resource: String,
     },
     /// A desired object lacks apiVersion, kind or name.
     #[error("desired object {index} has no {field}")]
@@ -88,6 +98,7 @@ pub fn prepare(
 ) -> Result<Vec<Value>, DesiredError> {
     let defined = crd_scopes(rendered);
     let mut prepared = Vec::with_capacity(rendered.len());
+    let mut seen = BTreeSet::new();
     for (index, object) in rendered.iter().enumerate() {
         let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -100,11 +111,11 @@ pub fn prepare(
         let group = api_version.rsplit_once('/').map(|(group, _)| group).unwrap_or("");
         let resolved = scope(api_version, kind).or_else(|| defined.get(&(group.to_owned(), kind.to_owned())).copied());
         let Some(resolved) = resolved else {
-            let name = object.pointer("/metadata/name").and_then(Value::as_str);
+            let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             return Err(DesiredError::UnknownKind {
                 api_version: api_version.to_owned(),
                 kind: kind.to_owned(),
-                file_hint: name.map(|n| format!("{n:?} ")).unwrap_or_default(),
+                name: name.to_owned(),
             });
         };
         let mut object = object.clone();
@@ -122,7 +133,13 @@ pub fn prepare(
                 metadata.remove("namespace");
             }
         }
-        let key = ResourceKey::from_object(&object).map_err(|field| DesiredError::Invalid { index: index + 1, field })?;
+        let key =
+            ResourceKey::from_object(&object).map_err(|field| DesiredError::Invalid { index: index + 1, field })?;
+        // Checked after namespace defaulting: `namespace: prod` and no
+        // namespace at all are the same object when the destination is prod.
+        if !seen.insert(key.clone()) {
+            return Err(DesiredError::Duplicate { resource: describe(&key) });
+        }
         let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
             return Err(DesiredError::Invalid { index: index + 1, field: "metadata" });
         };
@@ -136,6 +153,17 @@ pub fn prepare(
         prepared.push(object);
     }
     Ok(prepared)
+}
+
+/// A resource as users read it (kubectl's `kind.group` form):
+/// `Deployment.apps "web" in namespace "prod"`, `Namespace "team"`.
+pub(crate) fn describe(key: &ResourceKey) -> String {
+    let kind = if key.group.is_empty() { key.kind.clone() } else { format!("{}.{}", key.kind, key.group) };
+    if key.namespace.is_empty() {
+        format!("{kind} {:?}", key.name)
+    } else {
+        format!("{kind} {:?} in namespace {:?}", key.name, key.namespace)
+    }
 }
 
 /// Kinds the rendered CRDs define, with their scope.

@@ -25,7 +25,7 @@ use sync::{Mode, Outcome as WorkOutcome, ResourceKey, Step, StepInput, Task, Ter
 
 use crate::reconcile::{AppMemo, Observed, Problem, desired_at, now_time, resolve_revision};
 use crate::renders::Reuse;
-use crate::status::StatusWriter;
+use crate::status::{OperationField, StatusWriter};
 use crate::{Context, FIELD_MANAGER};
 
 /// Annotation stamped on hook objects: which operation attempt created them.
@@ -63,12 +63,15 @@ pub(crate) async fn advance(
     status: &mut ApplicationStatus,
     memo: &mut AppMemo,
     writer: &mut StatusWriter,
+    operation_field: &mut OperationField,
 ) -> Result<Advanced, kube::Error> {
     let app = request.app;
     let running = status
         .operation_state
         .as_ref()
         .is_some_and(|s| matches!(s.phase, OperationPhase::Running | OperationPhase::Terminating));
+    // Whether the app already holds this operation's state.
+    let mut persisted = running;
     if !running {
         let Some(requested) = request.requested else {
             return Ok(Advanced::default());
@@ -230,7 +233,14 @@ pub(crate) async fn advance(
         .and_then(|t| sync::parse_duration(t).ok())
         .unwrap_or(context.config.sync_timeout);
     let started_at = state.started_at.clone();
-    let executor = Executor { live: &live, mode, stamp: &stamp, app_options: &app_options };
+    let new_namespaces: std::collections::BTreeSet<&str> = plan
+        .tasks
+        .iter()
+        .filter(|t| t.key.group.is_empty() && t.key.kind == "Namespace" && matches!(t.action, Action::Apply { .. }))
+        .map(|t| t.key.name.as_str())
+        .collect();
+    let executor =
+        Executor { live: &live, mode, stamp: &stamp, app_options: &app_options, new_namespaces: &new_namespaces };
     for _ in 0..STEPS_PER_PASS {
         let Some(state) = status.operation_state.as_mut() else { break };
         let results = state.sync_result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
@@ -238,6 +248,15 @@ pub(crate) async fn advance(
         let step = sync::next(&StepInput { plan: &plan, results: &results, health: &health, mode, termination });
         match step {
             Step::Run(works) => {
+                // A hook's run stamp is the operation's start time: record
+                // the operation before creating its first hook, or a crash
+                // right after the creation would start a new operation
+                // that does not recognise the hook and runs it again.
+                if !persisted && works.iter().any(|w| matches!(w, Work::CreateHook { .. })) {
+                    writer.write(context, status, operation_field, false).await?;
+                    *operation_field = OperationField::Keep;
+                }
+                let Some(state) = status.operation_state.as_mut() else { break };
                 let outcomes = executor.run(&works).await;
                 let result = state.sync_result.get_or_insert_with(Default::default);
                 let mut written = Vec::new();
@@ -250,7 +269,12 @@ pub(crate) async fn advance(
                 state.message = Some(format!("{} task(s) done", result.resources.len()));
                 // Persist before anything else happens: a restart must see
                 // what was created.
-                writer.write(context, status, &crate::status::OperationField::Keep, false).await?;
+                // An automated sync's `operation` goes with the first write
+                // of its state: a restart that finds a Running state without
+                // an `operation` takes it as cleared and terminates it.
+                writer.write(context, status, operation_field, false).await?;
+                *operation_field = OperationField::Keep;
+                persisted = true;
                 if !caught_up(&live, &written).await {
                     return Ok(Advanced { requeue: Some(Duration::from_millis(500)), ..Advanced::default() });
                 }
@@ -337,7 +361,7 @@ fn elapsed_since(time: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) ->
 
 fn humanize(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else if secs >= 1 {
         format!("{secs}s")
@@ -398,6 +422,8 @@ struct Executor<'a> {
     mode: Mode,
     stamp: &'a str,
     app_options: &'a SyncOptions,
+    /// Namespaces this sync applies (CreateNamespace or in git).
+    new_namespaces: &'a std::collections::BTreeSet<&'a str>,
 }
 
 /// A work's outcome, and the resourceVersion it wrote (to wait for).
@@ -494,7 +520,19 @@ impl Executor<'_> {
         params.dry_run = self.mode == Mode::DryRun;
         let validate = task_options(task).validate.or(self.app_options.validate).unwrap_or(true);
         params.field_validation = Some(if validate { ValidationDirective::Strict } else { ValidationDirective::Ignore });
-        let applied = api.patch(&task.key.name, &params, &Patch::Apply(&object)).await.map_err(api_message)?;
+        let applied = match api.patch(&task.key.name, &params, &Patch::Apply(&object)).await {
+            Ok(applied) => applied,
+            // A dry-run namespace is not persisted, so a dry run of what
+            // goes into it cannot find it; the real sync would.
+            Err(kube::Error::Api(status))
+                if self.mode == Mode::DryRun
+                    && self.new_namespaces.contains(task.key.namespace.as_str())
+                    && is_namespace_not_found(&status, &task.key.namespace) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(api_message(error)),
+        };
         Ok((self.mode == Mode::Apply).then(|| applied.resource_version()).flatten())
     }
 
@@ -547,6 +585,17 @@ fn task_options(task: &Task) -> SyncOptions {
     match &task.action {
         Action::Apply { sync_options, .. } | Action::Hook { sync_options, .. } => sync_options.clone(),
         Action::Prune { .. } => SyncOptions::default(),
+    }
+}
+
+/// Whether the API server refused because namespace `namespace` does not exist.
+fn is_namespace_not_found(status: &kube::core::Status, namespace: &str) -> bool {
+    if status.code != 404 || namespace.is_empty() {
+        return false;
+    }
+    match &status.details {
+        Some(details) if !details.kind.is_empty() => details.kind == "namespaces" && details.name == namespace,
+        _ => status.message == format!("namespaces \"{namespace}\" not found"),
     }
 }
 

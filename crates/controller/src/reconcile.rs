@@ -24,9 +24,18 @@ use crate::repos::{Fetched, Freshness};
 use crate::status::{OperationField, StatusWriter};
 use crate::{Context, delete};
 
-/// A reconcile that could not finish (a status write failed); retried.
+/// A reconcile that could not finish (reading or writing the app failed); retried.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReconcileError {
+    /// Reading the Application failed.
+    #[error("read application {name:?}")]
+    Read {
+        /// The app.
+        name: String,
+        /// Why.
+        #[source]
+        source: kube::Error,
+    },
     /// Writing the Application failed.
     #[error("write status of application {name:?}")]
     Write {
@@ -59,6 +68,10 @@ pub(crate) struct AppMemo {
     pub(crate) last_self_heal: Option<Instant>,
     /// When a failed sync's retry is due.
     pub(crate) retry_at: Option<Instant>,
+    /// The resourceVersion of the controller's last write to the app: a
+    /// copy older than that (the watch lags behind our own writes) must
+    /// not be acted on.
+    written: Option<String>,
 }
 
 impl Memo {
@@ -111,6 +124,22 @@ pub(crate) fn error_policy(app: Arc<Application>, error: &ReconcileError, _conte
 
 async fn reconcile_app(app: &Application, context: &Context) -> Result<Action, ReconcileError> {
     let name = app.name_any();
+    // The watch may not have delivered our last status write yet. Acting on
+    // the older copy would redo finished steps of an operation (create a
+    // hook again, start a finished operation over), so read the latest.
+    let latest;
+    let app = if is_behind(app.metadata.resource_version.as_deref(), context.memo.get(&name).written.as_deref()) {
+        match context.apps.get_opt(&name).await {
+            Ok(Some(found)) => {
+                latest = found;
+                &latest
+            }
+            Ok(None) => return Ok(Action::await_change()),
+            Err(source) => return Err(ReconcileError::Read { name, source }),
+        }
+    } else {
+        app
+    };
     if app.metadata.deletion_timestamp.is_some() {
         context.memo.forget(&name);
         return delete::finalize(app, context).await;
@@ -171,23 +200,28 @@ async fn reconcile_app(app: &Application, context: &Context) -> Result<Action, R
         &mut status,
         &mut memo,
         &mut writer,
+        &mut operation_field,
     )
-    .await
-    .map_err(|source| ReconcileError::Write { name: name.clone(), source })?;
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(source) => {
+            remember_written(context, &name, &writer);
+            return Err(ReconcileError::Write { name, source });
+        }
+    };
     if let Some(after) = outcome.requeue {
         requeue = requeue.min(after);
     }
     if outcome.clear_operation {
-        operation_field = OperationField::Clear;
+        // An automated sync that finished before anything was written never
+        // had its `operation` written: nothing to clear.
+        operation_field = if writer.operation_present() { OperationField::Clear } else { OperationField::Keep };
         operation::record_history(&mut status);
     }
     let problem = outcome.problem;
     if let Some(problem) = &problem {
         conditions.push(problem);
-    }
-    // Auto-sync set the operation and the operation finished in the same pass.
-    if operation_field != OperationField::Keep && outcome.clear_operation && app.spec.operation.is_none() {
-        operation_field = OperationField::Keep;
     }
 
     set_conditions(&mut status, &conditions);
@@ -199,12 +233,35 @@ async fn reconcile_app(app: &Application, context: &Context) -> Result<Action, R
         status.reconciled_at = Some(now_time());
         memo.reconciled_at = Some(now);
     }
-    writer
-        .write(context, &status, &operation_field, refresh_annotation.is_some())
-        .await
-        .map_err(|source| ReconcileError::Write { name: name.clone(), source })?;
+    if let Err(source) = writer.write(context, &status, &operation_field, refresh_annotation.is_some()).await {
+        remember_written(context, &name, &writer);
+        return Err(ReconcileError::Write { name, source });
+    }
+    if let Some(version) = writer.written() {
+        memo.written = Some(version.to_owned());
+    }
     context.memo.put(&name, memo);
     Ok(Action::requeue(requeue))
+}
+
+/// Keeps the version of writes made before a pass failed, so the retry does
+/// not act on an older copy either.
+fn remember_written(context: &Context, name: &str, writer: &StatusWriter) {
+    if let Some(version) = writer.written() {
+        let mut memo = context.memo.get(name);
+        memo.written = Some(version.to_owned());
+        context.memo.put(name, memo);
+    }
+}
+
+/// Whether the copy at resourceVersion `seen` is older than our last write.
+/// resourceVersions are opaque in general but integers on etcd and the local
+/// cluster; anything else is taken as current.
+fn is_behind(seen: Option<&str>, written: Option<&str>) -> bool {
+    match (seen.map(str::parse::<u64>), written.map(str::parse::<u64>)) {
+        (Some(Ok(seen)), Some(Ok(written))) => seen < written,
+        _ => false,
+    }
 }
 
 /// Whether anything but reconciledAt differs from what the app holds.

@@ -29,6 +29,10 @@ pub(crate) struct StatusWriter {
     name: String,
     base: Value,
     resource_version: Option<String>,
+    /// The resourceVersion of this writer's last write, if it wrote.
+    written: Option<String>,
+    /// Whether the app holds an `operation` (as read, then as written).
+    operation_present: bool,
 }
 
 impl StatusWriter {
@@ -38,7 +42,21 @@ impl StatusWriter {
             name: app.metadata.name.clone().unwrap_or_default(),
             base: serde_json::to_value(&status).unwrap_or(Value::Null),
             resource_version: app.metadata.resource_version.clone(),
+            written: None,
+            operation_present: app.spec.operation.is_some(),
         }
+    }
+
+    /// Whether the app holds an `operation`: it had one when read, or this
+    /// writer set one since (and did not clear it).
+    pub(crate) fn operation_present(&self) -> bool {
+        self.operation_present
+    }
+
+    /// The resourceVersion the app got from this writer's last write; `None`
+    /// when it wrote nothing.
+    pub(crate) fn written(&self) -> Option<&str> {
+        self.written.as_deref()
     }
 
     /// Writes `status` (and the extras) if anything changed.
@@ -80,6 +98,12 @@ impl StatusWriter {
         context.metrics.status_written();
         self.base = new;
         self.resource_version = written.metadata.resource_version;
+        self.written = self.resource_version.clone();
+        match operation {
+            OperationField::Keep => {}
+            OperationField::Clear => self.operation_present = false,
+            OperationField::Set(_) => self.operation_present = true,
+        }
         Ok(())
     }
 }

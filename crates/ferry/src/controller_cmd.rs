@@ -19,6 +19,10 @@ pub struct ControllerArgs {
     /// Directory for git mirrors and snapshots (default: ~/.ferry/controller)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Same as --controller-listen (the name the installed Deployment uses;
+    /// only `ferry up` needs the longer name, its --listen being the cluster's)
+    #[arg(long, value_name = "ADDR", conflicts_with = "controller_listen")]
+    pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub tuning: Tuning,
 }
@@ -73,8 +77,11 @@ impl Tuning {
 }
 
 /// Runs `ferry controller` until Ctrl-C or SIGTERM.
-pub async fn run(args: ControllerArgs) -> Result<()> {
+pub async fn run(mut args: ControllerArgs) -> Result<()> {
     cli::init_crypto();
+    if let Some(listen) = args.listen {
+        args.tuning.controller_listen = listen;
+    }
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => crate::home_dir()?.join(".ferry").join("controller"),

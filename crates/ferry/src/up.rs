@@ -36,7 +36,7 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
     cli::install::install_crd(&client).await.context("cannot install the Application CRD")?;
 
     let (stop, shutdown) = watch::channel(false);
-    let controller = tokio::spawn(controller::run(client.clone(), config.clone(), shutdown));
+    let mut controller = tokio::spawn(controller::run(client.clone(), config.clone(), shutdown));
 
     println!("ferry local cluster serving at {}", running.url);
     println!("kubeconfig: {}", running.kubeconfig.display());
@@ -64,9 +64,15 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
 
     tokio::select! {
         _ = crate::shutdown_signal() => {}
-        result = controller_done(&controller) => {
+        // The controller ends by itself only on an error at startup (the
+        // address is taken, say): report that error, not just the fact.
+        outcome = &mut controller => {
             running.stop().await;
-            return result;
+            return match outcome {
+                Ok(Ok(())) => bail!("the controller stopped unexpectedly"),
+                Ok(Err(error)) => Err(error).context("the controller stopped"),
+                Err(join) => bail!("the controller task failed: {join}"),
+            };
         }
     }
     tracing::info!("shutting down");
@@ -76,18 +82,6 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
     match outcome {
         Ok(result) => result.context("the controller stopped"),
         Err(join) => bail!("the controller task failed: {join}"),
-    }
-}
-
-/// Resolves only if the controller ends by itself (an error at startup).
-async fn controller_done(
-    controller: &tokio::task::JoinHandle<Result<(), controller::ControllerError>>,
-) -> Result<()> {
-    loop {
-        if controller.is_finished() {
-            bail!("the controller stopped unexpectedly (see the log above)");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

@@ -21,8 +21,7 @@ fn config_map(name: &str, data: Value) -> Value {
 
 fn tracked(app: &str, mut object: Value) -> Value {
     let key = ResourceKey::from_object(&object).unwrap();
-    object["metadata"]["annotations"] =
-        json!({ sync::plan::TRACKING_ANNOTATION: sync::plan::tracking_id(app, &key) });
+    object["metadata"]["annotations"] = json!({ sync::plan::TRACKING_ANNOTATION: sync::plan::tracking_id(app, &key) });
     object
 }
 
@@ -52,13 +51,36 @@ fn unknown_kind_is_refused_unless_the_app_defines_it() {
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
     let error = prepare(std::slice::from_ref(&widget), "web", "prod", &scope).unwrap_err();
     assert!(matches!(error, DesiredError::UnknownKind { ref kind, .. } if kind == "Widget"), "{error}");
-    assert!(error.to_string().contains("Widget (example.com/v1)"), "{error}");
+    assert!(
+        error.to_string().starts_with("Widget \"w\" (example.com/v1): the destination cluster does not serve"),
+        "{error}"
+    );
 
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.example.com"},
         "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"}}});
     let prepared = prepare(&[crd, widget], "web", "prod", &scope).unwrap();
     assert_eq!(prepared[1]["metadata"]["namespace"], "prod");
+}
+
+#[test]
+fn duplicates_are_refused_naming_the_resource() {
+    let error =
+        prepare(&[config_map("a", json!({})), config_map("a", json!({"k": "v"}))], "web", "prod", &scope).unwrap_err();
+    assert_eq!(error.to_string(), "ConfigMap \"a\" in namespace \"prod\" is defined more than once in the app");
+
+    // An explicit namespace equal to the destination's is the same object.
+    let mut explicit = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+    let defaulted = explicit.clone();
+    explicit["metadata"]["namespace"] = json!("prod");
+    let error = prepare(&[defaulted, explicit], "web", "prod", &scope).unwrap_err();
+    assert_eq!(error.to_string(), "Deployment.apps \"web\" in namespace \"prod\" is defined more than once in the app");
+
+    // The same name in two namespaces, or of two kinds, is fine.
+    let mut other = config_map("a", json!({}));
+    other["metadata"]["namespace"] = json!("other");
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}});
+    assert_eq!(prepare(&[config_map("a", json!({})), other, ns], "web", "prod", &scope).unwrap().len(), 3);
 }
 
 #[test]
@@ -100,7 +122,11 @@ fn changed_missing_and_extra_objects() {
     let by_name: BTreeMap<&str, _> = comparison.resources.iter().map(|r| (r.key.name.as_str(), r)).collect();
     assert_eq!(by_name.len(), 3, "another app's object is not ours: {by_name:?}");
     assert_eq!(by_name["a"].status, SyncStatusCode::OutOfSync);
-    assert!(by_name["a"].diff.contains("-  k: old") && by_name["a"].diff.contains("+  k: new"), "{}", by_name["a"].diff);
+    assert!(
+        by_name["a"].diff.contains("-  k: old") && by_name["a"].diff.contains("+  k: new"),
+        "{}",
+        by_name["a"].diff
+    );
     assert_eq!(by_name["b"].health.as_ref().unwrap().status, HealthStatus::Missing);
     assert!(by_name["gone"].requires_pruning);
     assert_eq!(comparison.health.status, HealthStatus::Missing);

@@ -208,7 +208,11 @@ pub async fn sync(api: &Api<Application>, name: &str, request: SyncRequest, wait
         prune: request.prune,
         dry_run: request.dry_run,
     });
-    let baseline = request_operation(api, name, &op, |_| Ok(())).await?;
+    // Argo CD resolves the target revision afresh when a sync starts, so a
+    // sync right after a push deploys it. The controller fetches between
+    // polls only on a hard refresh, so one is requested with the operation
+    // (in the same write: the reconcile that starts the sync sees both).
+    let baseline = request_operation(api, name, &op, Some(application::Refresh::Hard), |_| Ok(())).await?;
     println!("application {name:?}: sync requested");
     finish(api, name, baseline, wait).await
 }
@@ -228,7 +232,8 @@ pub async fn rollback(api: &Api<Application>, name: &str, id: i64, prune: Prune,
         dry_run: false,
     });
     let revision = entry.revision.clone();
-    let baseline = request_operation(api, name, &op, refuse_auto_sync).await?;
+    // The history revision is a commit the controller has fetched already.
+    let baseline = request_operation(api, name, &op, None, refuse_auto_sync).await?;
     println!("application {name:?}: rollback to history id {id} ({}) requested", view::short_revision(&revision));
     finish(api, name, baseline, wait).await
 }
@@ -249,12 +254,13 @@ async fn finish(api: &Api<Application>, name: &str, baseline: Baseline, wait: Wa
 }
 
 /// Writes `op` to the app's `operation` field unless another one is
-/// requested or running. `check` may refuse the request after reading the
-/// app.
+/// requested or running, with `refresh` as the refresh annotation. `check`
+/// may refuse the request after reading the app.
 async fn request_operation(
     api: &Api<Application>,
     name: &str,
     op: &Operation,
+    refresh: Option<application::Refresh>,
     check: impl Fn(&Application) -> Result<()>,
 ) -> Result<Baseline> {
     for _ in 0..ATTEMPTS {
@@ -264,10 +270,13 @@ async fn request_operation(
             bail!("another operation is already in progress");
         }
         let requested_at = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
-        let patch = json!({
+        let mut patch = json!({
             "metadata": { "resourceVersion": app.metadata.resource_version },
             "operation": op,
         });
+        if let Some(refresh) = refresh {
+            patch["metadata"]["annotations"] = json!({ application::REFRESH_ANNOTATION: refresh.as_str() });
+        }
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() };
         match api.patch(name, &params, &Patch::Merge(&patch)).await {
             Ok(_) => {
