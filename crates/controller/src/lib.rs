@@ -39,6 +39,7 @@ use futures::StreamExt;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -171,7 +172,15 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     let (trigger, triggers) = mpsc::unbounded_channel();
 
-    let controller = Controller::new(apps.clone(), watcher::Config::default())
+    // The controller's own view of the Applications, without managedFields
+    // (a large share of each object, never read here).
+    let (store, writer) = kube::runtime::reflector::store();
+    let stream = watcher::watcher(apps.clone(), watcher::Config::default())
+        .default_backoff()
+        .modify(|app: &mut Application| app.metadata.managed_fields = None)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(stream, store)
         .with_config(controller::Config::default().concurrency(config.concurrency).debounce(Duration::from_millis(50)));
     let store = controller.store();
     let context = Arc::new(Context {

@@ -241,6 +241,27 @@ pub(crate) async fn advance(
         .collect();
     let executor =
         Executor { live: &live, mode, stamp: &stamp, app_options: &app_options, new_namespaces: &new_namespaces };
+    // Before the first change, every object is applied once with dryRun=All
+    // (as Argo CD does): an object the API server refuses fails the sync
+    // with nothing applied, instead of half of the app.
+    let untouched = state.sync_result.as_ref().is_none_or(|r| r.resources.is_empty());
+    if mode == Mode::Apply && termination == Termination::NotRequested && untouched {
+        let checker = Executor { mode: Mode::DryRun, ..executor };
+        let failures = checker.preflight(&plan).await;
+        if !failures.is_empty() {
+            let result = state.sync_result.get_or_insert_with(Default::default);
+            let first = failures
+                .first()
+                .map(|(task, message)| format!("{} failed: {message}", sync::operation::describe(&task.key)))
+                .unwrap_or_default();
+            let count = failures.len();
+            for (task, message) in failures {
+                sync::record(&mut result.resources, &Work::Apply { task }, WorkOutcome::Failed(message));
+            }
+            let message = format!("sync failed: {first} (dry run of {count} resource(s) failed, nothing was applied)");
+            return Ok(finish(app, state, OperationPhase::Failed, message, memo, mode));
+        }
+    }
     for _ in 0..STEPS_PER_PASS {
         let Some(state) = status.operation_state.as_mut() else { break };
         let results = state.sync_result.as_ref().map(|r| r.resources.clone()).unwrap_or_default();
@@ -267,14 +288,17 @@ pub(crate) async fn advance(
                     }
                 }
                 state.message = Some(format!("{} task(s) done", result.resources.len()));
-                // Persist before anything else happens: a restart must see
-                // what was created.
+                // Hooks are persisted before anything else happens: a restart
+                // must see what was created (applies and prunes are
+                // idempotent; their results go with the pass's last write).
                 // An automated sync's `operation` goes with the first write
                 // of its state: a restart that finds a Running state without
                 // an `operation` takes it as cleared and terminates it.
-                writer.write(context, status, operation_field, false).await?;
-                *operation_field = OperationField::Keep;
-                persisted = true;
+                if works.iter().any(|w| matches!(w, Work::CreateHook { .. } | Work::FinishHook { .. })) {
+                    writer.write(context, status, operation_field, false).await?;
+                    *operation_field = OperationField::Keep;
+                    persisted = true;
+                }
                 if !caught_up(&live, &written).await {
                     return Ok(Advanced { requeue: Some(Duration::from_millis(500)), ..Advanced::default() });
                 }
@@ -424,6 +448,33 @@ struct Executor<'a> {
     app_options: &'a SyncOptions,
     /// Namespaces this sync applies (CreateNamespace or in git).
     new_namespaces: &'a std::collections::BTreeSet<&'a str>,
+}
+
+impl<'a> Executor<'a> {
+    /// Dry-runs every apply of the plan; returns the refused ones. Kinds the
+    /// cluster does not serve yet (their CRD is in the same sync) are left to
+    /// the real apply.
+    async fn preflight<'p>(&self, plan: &'p sync::Plan) -> Vec<(&'p Task, String)> {
+        let mut checks = Vec::new();
+        for task in &plan.tasks {
+            if !matches!(task.action, Action::Apply { .. }) {
+                continue;
+            }
+            if matches!(self.live.resolve(task.api_version(), &task.key.kind).await, Err(live::LiveError::UnknownKind { .. })) {
+                continue;
+            }
+            let check: std::pin::Pin<Box<dyn std::future::Future<Output = Option<(&'p Task, String)>> + Send + '_>> =
+                Box::pin(async move { self.apply(task, None).await.err().map(|message| (task, message)) });
+            checks.push(check);
+        }
+        let mut running = futures::stream::iter(checks).buffer_unordered(8);
+        let mut failures = Vec::new();
+        while let Some(outcome) = running.next().await {
+            failures.extend(outcome);
+        }
+        failures.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        failures
+    }
 }
 
 /// A work's outcome, and the resourceVersion it wrote (to wait for).

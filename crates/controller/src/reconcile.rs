@@ -24,6 +24,9 @@ use crate::repos::{Fetched, Freshness};
 use crate::status::{OperationField, StatusWriter};
 use crate::{Context, delete};
 
+/// A normal refresh fetches unless the repo was fetched this recently.
+const NORMAL_REFRESH_FETCH_AGE: Duration = Duration::from_secs(3);
+
 /// A reconcile that could not finish (reading or writing the app failed); retried.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReconcileError {
@@ -56,8 +59,8 @@ pub(crate) struct Memo {
 
 #[derive(Clone, Default)]
 pub(crate) struct AppMemo {
-    /// The render the prepared desired state came from.
-    rendered: Option<crate::renders::Rendered>,
+    /// What the prepared desired state was made from (render and destination).
+    prepared_key: String,
     prepared: Option<Arc<Vec<Value>>>,
     /// Hash of everything the comparison depends on.
     compare_key: u64,
@@ -423,7 +426,10 @@ pub(crate) async fn observe(
 
     let key = compare_key(app, &revision, &desired, &live);
     let comparison = match &memo.comparison {
-        Some(previous) if memo.compare_key == key && refresh.is_none() => previous.clone(),
+        // The comparison is a function of the render and the live versions:
+        // when neither changed, even a refresh can reuse it (a hard refresh
+        // re-renders, which changes the key).
+        Some(previous) if memo.compare_key == key && refresh != Some(Refresh::Hard) => previous.clone(),
         _ => {
             let objects: BTreeMap<ResourceKey, Value> =
                 live.iter().map(|(key, object)| (key.clone(), object.object())).collect();
@@ -449,7 +455,11 @@ pub(crate) async fn resolve_revision(
     if repo.is_empty() {
         return Err(Problem { kind: ApplicationConditionType::InvalidSpecError, message: "source.repoURL is empty".into() });
     }
-    let freshness = if refresh == Some(Refresh::Hard) { Freshness::Now } else { Freshness::WhenDue };
+    let freshness = match refresh {
+        Some(Refresh::Hard) => Freshness::Now,
+        Some(Refresh::Normal) => Freshness::Recent(NORMAL_REFRESH_FETCH_AGE),
+        None => Freshness::WhenDue,
+    };
     match context.repos.ensure_fresh(repo, freshness).await {
         Ok(Fetched::Yes) => context.enqueue_repo(&source::normalize_url(repo)),
         Ok(Fetched::No) => {}
@@ -471,17 +481,21 @@ pub(crate) async fn desired_at(
     memo: &mut AppMemo,
 ) -> Result<Arc<Vec<Value>>, Problem> {
     let source = &app.spec.spec.source;
+    let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
+    // What the prepared objects depend on: the render and the destination.
+    let key = format!("{}\n{namespace}", crate::renders::render_key(source, revision));
+    if reuse == Reuse::Yes
+        && memo.prepared_key == key
+        && let Some(prepared) = &memo.prepared
+    {
+        return Ok(prepared.clone());
+    }
     let root = context
         .repos
         .checkout(&source.repo_url, revision)
         .await
         .map_err(|error| Problem::comparison(format!("checkout {revision}: {}", crate::error_chain(&error))))?;
     let rendered = context.renders.render(root, revision, source, reuse).await;
-    if let (Some(previous), Some(prepared)) = (&memo.rendered, &memo.prepared)
-        && Arc::ptr_eq(previous, &rendered)
-    {
-        return Ok(prepared.clone());
-    }
     let objects = match rendered.as_ref() {
         Ok(objects) => objects.clone(),
         Err(message) => return Err(Problem::comparison(format!("render {:?}: {message}", source.path))),
@@ -501,7 +515,6 @@ pub(crate) async fn desired_at(
         };
         scopes.insert((api_version, kind), scope);
     }
-    let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
     let name = app.name_any();
     let prepared = compare::prepare(&objects, &name, &namespace, &|api_version, kind| {
         scopes.get(&(api_version.to_owned(), kind.to_owned())).copied().flatten()
@@ -512,7 +525,7 @@ pub(crate) async fn desired_at(
     sync::plan(&prepared, &[], &sync::PlanOptions { app: name, ..sync::PlanOptions::default() })
         .map_err(|error| Problem::comparison(crate::error_chain(&error)))?;
     let prepared = Arc::new(prepared);
-    memo.rendered = Some(rendered);
+    memo.prepared_key = key;
     memo.prepared = Some(prepared.clone());
     Ok(prepared)
 }

@@ -9,9 +9,11 @@ use application::ApplicationSource;
 use render::{DirectoryOptions, Source};
 use serde_json::Value;
 
-/// Renders kept at most; past this the cache starts over (renders are cheap
-/// next to fetches, and a bound keeps memory flat).
-const CAPACITY: usize = 8192;
+/// Renders kept at most; past this the cache starts over. Each app keeps its
+/// own prepared objects between reconciles, so this cache only serves apps
+/// that render the same path at the same commit; a small bound keeps memory
+/// flat with thousands of apps.
+const CAPACITY: usize = 64;
 
 /// A render's outcome, shared by every reconcile that needs it.
 pub(crate) type Rendered = Arc<Result<Arc<Vec<Value>>, String>>;
@@ -31,6 +33,11 @@ pub(crate) fn source_options(source: &ApplicationSource) -> Source {
     })
 }
 
+/// Identifies a render: repo, commit, path and options.
+pub(crate) fn render_key(source: &ApplicationSource, sha: &str) -> String {
+    format!("{}\n{sha}\n{}\n{:?}", source::normalize_url(&source.repo_url), source.path, source_options(source))
+}
+
 impl Renders {
     /// The manifests of `source` at `sha`, whose tree is checked out at `root`.
     pub(crate) async fn render(
@@ -41,7 +48,7 @@ impl Renders {
         reuse: Reuse,
     ) -> Rendered {
         let options = source_options(source);
-        let key = format!("{}\n{sha}\n{}\n{options:?}", source::normalize_url(&source.repo_url), source.path);
+        let key = render_key(source, sha);
         if reuse == Reuse::Yes
             && let Some(hit) = self.lookup(&key)
         {

@@ -32,6 +32,9 @@ struct RepoState {
     stale: bool,
     /// The last fetch's error, reported until the next attempt.
     error: Option<String>,
+    /// Revisions resolved since the last fetch: resolving opens the mirror,
+    /// which is the most expensive step of a no-op refresh otherwise.
+    resolved: HashMap<String, String>,
 }
 
 /// Whether a reconcile may use the mirror as it is.
@@ -39,6 +42,9 @@ struct RepoState {
 pub(crate) enum Freshness {
     /// Fetch only when due.
     WhenDue,
+    /// Fetch unless the last fetch is at most this old (a normal refresh:
+    /// it sees new commits, while a burst of refreshes shares one fetch).
+    Recent(Duration),
     /// Fetch now (hard refresh).
     Now,
 }
@@ -72,9 +78,10 @@ impl Repos {
     pub(crate) async fn ensure_fresh(&self, repo: &str, freshness: Freshness) -> Result<Fetched, String> {
         let entry = self.entry(repo);
         let mut state = entry.lock().await;
-        let due = match state.fetched_at {
-            None => true,
-            Some(at) => state.stale || freshness == Freshness::Now || at.elapsed() >= self.poll,
+        let due = match (state.fetched_at, freshness) {
+            (None, _) | (_, Freshness::Now) => true,
+            (Some(at), Freshness::Recent(age)) => state.stale || at.elapsed() >= age.min(self.poll),
+            (Some(at), Freshness::WhenDue) => state.stale || at.elapsed() >= self.poll,
         };
         if !due {
             return match &state.error {
@@ -88,6 +95,7 @@ impl Repos {
         self.metrics.observe_fetch(started.elapsed(), result.is_ok());
         state.fetched_at = Some(Instant::now());
         state.stale = false;
+        state.resolved.clear();
         match result {
             Ok(()) => {
                 state.error = None;
@@ -103,7 +111,14 @@ impl Repos {
 
     /// The commit `revision` names in the mirror.
     pub(crate) async fn resolve(&self, repo: &str, revision: &str) -> Result<String, SourceError> {
-        self.git.resolve(repo, revision).await
+        let entry = self.entry(repo);
+        let mut state = entry.lock().await;
+        if let Some(sha) = state.resolved.get(revision) {
+            return Ok(sha.clone());
+        }
+        let sha = self.git.resolve(repo, revision).await?;
+        state.resolved.insert(revision.to_owned(), sha.clone());
+        Ok(sha)
     }
 
     /// The snapshot directory of `sha`.

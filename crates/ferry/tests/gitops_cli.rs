@@ -711,7 +711,6 @@ async fn a_manual_sync_deploys_the_newest_commit_without_waiting_for_a_poll() {
 /// OutOfSync at the new commit, as in Argo CD, even when the next poll is
 /// far away.
 #[tokio::test]
-#[ignore = "controller: a normal refresh does not fetch the repository (Freshness::WhenDue), only a hard one does"]
 async fn get_refresh_sees_a_new_commit_without_waiting_for_a_poll() {
     let server = Server::start().await;
     let env = Env::of(&server);
@@ -906,7 +905,6 @@ async fn sync_dry_run_selected_resources_and_prune() {
 /// before anything is applied, so a manifest the API server rejects leaves
 /// the cluster as it was.
 #[tokio::test]
-#[ignore = "sync engine: no dry-run pass before applying; the valid ConfigMap is applied before the Service fails"]
 async fn a_rejected_manifest_applies_nothing() {
     let server = Server::start().await;
     let env = Env::of(&server);

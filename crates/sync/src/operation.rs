@@ -394,8 +394,9 @@ fn place(phase: Phase, wave: i32, hook: bool) -> String {
     }
 }
 
-/// `apps/Deployment web`, or `ConfigMap settings` for the core group.
-fn describe(key: &ResourceKey) -> String {
+/// `apps/Deployment web`, or `ConfigMap settings` for the core group: how
+/// messages name a resource.
+pub fn describe(key: &ResourceKey) -> String {
     if key.group.is_empty() {
         format!("{} {}", key.kind, key.name)
     } else {
