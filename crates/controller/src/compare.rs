@@ -83,6 +83,39 @@ pub struct Comparison {
     pub health: HealthState,
 }
 
+/// An app's prepared desired state as the controller keeps it between
+/// reconciles: compact JSON (a `serde_json::Value` tree costs several times
+/// its text), with the keys and kinds every reconcile needs at hand.
+#[derive(Debug)]
+pub struct Desired {
+    /// Each object's key, in order.
+    pub keys: Vec<ResourceKey>,
+    /// Distinct (apiVersion, kind) pairs.
+    pub kinds: BTreeSet<(String, String)>,
+    json: Box<str>,
+}
+
+impl Desired {
+    /// Keeps prepared objects compactly.
+    pub fn new(objects: &[Value]) -> Self {
+        let keys = objects.iter().filter_map(|o| ResourceKey::from_object(o).ok()).collect();
+        let kinds = objects
+            .iter()
+            .map(|o| {
+                let field = |name: &str| o.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+                (field("apiVersion"), field("kind"))
+            })
+            .collect();
+        let json = serde_json::to_string(objects).unwrap_or_else(|_| "[]".to_owned()).into_boxed_str();
+        Desired { keys, kinds, json }
+    }
+
+    /// The objects, parsed again.
+    pub fn objects(&self) -> Vec<Value> {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+}
+
 /// Prepares rendered objects for comparing and applying: namespaced objects
 /// without a namespace get the destination's, cluster-scoped ones lose any
 /// namespace, and every object carries the tracking annotation.

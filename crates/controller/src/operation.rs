@@ -158,13 +158,15 @@ pub(crate) async fn advance(
             }
         }
     };
+    let desired_keys = desired.keys.clone();
+    let desired = desired.objects();
     if let Err(message) = watch_kinds(&live, &desired).await {
         return Ok(finish(app, state, OperationPhase::Error, message, memo, mode));
     }
 
     let name = app.name_any();
     let app_options = app_sync_options(app);
-    let mut selected: Vec<Value> = desired.as_ref().clone();
+    let mut selected: Vec<Value> = desired.clone();
     if app_options.apply_out_of_sync_only == Some(true)
         && let Some(observed) = request.observed
         && observed.comparison.revision == revision
@@ -183,12 +185,11 @@ pub(crate) async fn advance(
     }
     let mut live_objects: BTreeMap<ResourceKey, Value> =
         live.managed_by(&name).into_iter().map(|o| (o.key.clone(), o.object())).collect();
-    for object in desired.iter() {
-        if let Ok(key) = ResourceKey::from_object(object)
-            && !live_objects.contains_key(&key)
-            && let Some(found) = live.get(&key)
+    for key in &desired_keys {
+        if !live_objects.contains_key(key)
+            && let Some(found) = live.get(key)
         {
-            live_objects.insert(key, found.object());
+            live_objects.insert(key.clone(), found.object());
         }
     }
     let live_list: Vec<Value> = live_objects.into_values().collect();

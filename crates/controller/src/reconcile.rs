@@ -17,7 +17,7 @@ use serde_json::Value;
 use sync::ResourceKey;
 
 use crate::clusters::Destination;
-use crate::compare::{self, Comparison, Scope};
+use crate::compare::{self, Comparison, Desired, Scope};
 use crate::operation;
 use crate::renders::Reuse;
 use crate::repos::{Fetched, Freshness};
@@ -61,7 +61,7 @@ pub(crate) struct Memo {
 pub(crate) struct AppMemo {
     /// What the prepared desired state was made from (render and destination).
     prepared_key: String,
-    prepared: Option<Arc<Vec<Value>>>,
+    prepared: Option<Arc<Desired>>,
     /// Hash of everything the comparison depends on.
     compare_key: u64,
     comparison: Option<Arc<Comparison>>,
@@ -97,7 +97,7 @@ impl Memo {
 /// What refresh → compare found.
 pub(crate) struct Observed {
     pub(crate) destination: Destination,
-    pub(crate) desired: Arc<Vec<Value>>,
+    pub(crate) desired: Arc<Desired>,
     pub(crate) comparison: Arc<Comparison>,
 }
 
@@ -377,10 +377,7 @@ pub(crate) async fn observe(
     let reuse = if refresh == Some(Refresh::Hard) { Reuse::No } else { Reuse::Yes };
     let desired = desired_at(context, app, &destination.live, &revision, reuse, memo).await?;
 
-    let mut kinds: BTreeSet<(String, String)> = desired
-        .iter()
-        .map(|o| (string_at(o, "/apiVersion").to_owned(), string_at(o, "/kind").to_owned()))
-        .collect();
+    let mut kinds: BTreeSet<(String, String)> = desired.kinds.clone();
     // Kinds the app managed before: a kind no longer in git must still be
     // watched, or its objects could never be pruned.
     if let Some(status) = &app.status {
@@ -415,12 +412,11 @@ pub(crate) async fn observe(
     for object in destination.live.managed_by(&name) {
         live.insert(object.key.clone(), object);
     }
-    for object in desired.iter() {
-        if let Ok(key) = ResourceKey::from_object(object)
-            && !live.contains_key(&key)
-            && let Some(found) = destination.live.get(&key)
+    for key in &desired.keys {
+        if !live.contains_key(key)
+            && let Some(found) = destination.live.get(key)
         {
-            live.insert(key, found);
+            live.insert(key.clone(), found);
         }
     }
 
@@ -434,7 +430,7 @@ pub(crate) async fn observe(
             let objects: BTreeMap<ResourceKey, Value> =
                 live.iter().map(|(key, object)| (key.clone(), object.object())).collect();
             let comparison =
-                compare::compare_app(&name, &revision, &desired, &objects, &spec.ignore_differences);
+                compare::compare_app(&name, &revision, &desired.objects(), &objects, &spec.ignore_differences);
             let comparison = Arc::new(comparison);
             memo.compare_key = key;
             memo.comparison = Some(comparison.clone());
@@ -479,7 +475,7 @@ pub(crate) async fn desired_at(
     revision: &str,
     reuse: Reuse,
     memo: &mut AppMemo,
-) -> Result<Arc<Vec<Value>>, Problem> {
+) -> Result<Arc<Desired>, Problem> {
     let source = &app.spec.spec.source;
     let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
     // What the prepared objects depend on: the render and the destination.
@@ -524,7 +520,7 @@ pub(crate) async fn desired_at(
     // anything is compared or applied.
     sync::plan(&prepared, &[], &sync::PlanOptions { app: name, ..sync::PlanOptions::default() })
         .map_err(|error| Problem::comparison(crate::error_chain(&error)))?;
-    let prepared = Arc::new(prepared);
+    let prepared = Arc::new(Desired::new(&prepared));
     memo.prepared_key = key;
     memo.prepared = Some(prepared.clone());
     Ok(prepared)
@@ -533,7 +529,7 @@ pub(crate) async fn desired_at(
 fn compare_key(
     app: &Application,
     revision: &str,
-    desired: &Arc<Vec<Value>>,
+    desired: &Arc<Desired>,
     live: &BTreeMap<ResourceKey, LiveObject>,
 ) -> u64 {
     let mut hasher = DefaultHasher::new();

@@ -52,9 +52,9 @@ pub(crate) enum Freshness {
 /// What [`Repos::ensure_fresh`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fetched {
-    /// The mirror was already fresh.
+    /// Nothing new: the mirror was fresh, or the fetch moved no revision in use.
     No,
-    /// This call fetched; other apps of the repo should be re-queued.
+    /// This call fetched and something moved; the repo's other apps should be re-queued.
     Yes,
 }
 
@@ -95,11 +95,24 @@ impl Repos {
         self.metrics.observe_fetch(started.elapsed(), result.is_ok());
         state.fetched_at = Some(Instant::now());
         state.stale = false;
-        state.resolved.clear();
+        let before = std::mem::take(&mut state.resolved);
         match result {
             Ok(()) => {
                 state.error = None;
-                Ok(Fetched::Yes)
+                // Re-queue the repo's other apps only when a revision they
+                // use moved: a poll or refresh that brings nothing new must
+                // not wake a thousand apps.
+                let mut moved = before.is_empty();
+                for (revision, sha) in before {
+                    match self.git.resolve(repo, &revision).await {
+                        Ok(now) => {
+                            moved |= now != sha;
+                            state.resolved.insert(revision, now);
+                        }
+                        Err(_) => moved = true,
+                    }
+                }
+                Ok(if moved { Fetched::Yes } else { Fetched::No })
             }
             Err(error) => {
                 let message = crate::error_chain(&error);

@@ -232,12 +232,15 @@ async fn bench_many_apps() {
     let objects: Vec<Application> = (0..count)
         .map(|i| app_object(&format!("app-{i}"), &url, &format!("apps/app-{i}"), &format!("bench-{}", i / 100)))
         .collect();
+    let (server_cpu, controller_cpu) = (cpu_seconds(server.pid()), cpu_seconds(controller.pid()));
     let start = Instant::now();
     create_apps(&apps, objects).await;
     let initial = wait_all(&apps, &first, count, start).await;
     println!(
-        "BENCH many apps: {count} apps x 10 objects, created at once: all Synced and Healthy in {:.2} s",
-        initial.as_secs_f64()
+        "BENCH many apps: {count} apps x 10 objects, created at once: all Synced and Healthy in {:.2} s (CPU: API server {:.1} s, controller {:.1} s)",
+        initial.as_secs_f64(),
+        cpu_seconds(server.pid()) - server_cpu,
+        cpu_seconds(controller.pid()) - controller_cpu,
     );
 
     // One commit changing every app, announced by webhook.
@@ -246,6 +249,7 @@ async fn bench_many_apps() {
     }
     git(repo.path(), &["commit", "-qam", "second"]);
     let second = git(repo.path(), &["rev-parse", "HEAD"]);
+    let (server_cpu, controller_cpu) = (cpu_seconds(server.pid()), cpu_seconds(controller.pid()));
     let start = Instant::now();
     let reply =
         http_post(controller.port, "/api/webhook", &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")], &push_payload(&url, &second))
@@ -254,8 +258,10 @@ async fn bench_many_apps() {
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     let changed = wait_all(&apps, &second, count, start).await;
     println!(
-        "BENCH many apps: one commit changing all {count} apps (webhook): all Synced and Healthy in {:.2} s",
-        changed.as_secs_f64()
+        "BENCH many apps: one commit changing all {count} apps (webhook): all Synced and Healthy in {:.2} s (CPU: API server {:.1} s, controller {:.1} s)",
+        changed.as_secs_f64(),
+        cpu_seconds(server.pid()) - server_cpu,
+        cpu_seconds(controller.pid()) - controller_cpu,
     );
 
     let rss = rss_bytes(controller.pid());
@@ -265,6 +271,22 @@ async fn bench_many_apps() {
         idle_rss as f64 / 1048576.0,
         rss as f64 / 1048576.0,
         (rss.saturating_sub(idle_rss)) as f64 / objects as f64
+    );
+
+    // The live-state cache's own figure, as exported on /metrics.
+    let metrics = http_get(controller.port, "/metrics").await.unwrap();
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    };
+    let (cached, bytes) = (gauge("ferry_cache_objects"), gauge("ferry_cache_bytes"));
+    println!(
+        "BENCH live cache: {cached} objects (tracked and their children) in {:.1} MiB: {:.0} bytes per object",
+        bytes / 1048576.0,
+        bytes / cached.max(1.0)
     );
 
     // No-op refreshes: annotate apps, wait until the controller has consumed
