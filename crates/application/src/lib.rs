@@ -35,9 +35,9 @@ pub use source::{
     SyncPolicyAutomated,
 };
 pub use status::{
-    ApplicationCondition, ApplicationConditionType, ApplicationStatus, HealthState, OperationPhase, OperationState,
-    HookPhase, ResourceResult, ResourceStatus, ResultCode, RevisionHistory, SyncOperationResult, SyncPhase, SyncState,
-    SyncStatusCode,
+    ApplicationCondition, ApplicationConditionType, ApplicationStatus, HealthState, HookPhase, OperationPhase,
+    OperationState, ResourceResult, ResourceStatus, ResultCode, RevisionHistory, SyncOperationResult, SyncPhase,
+    SyncState, SyncStatusCode,
 };
 
 /// Finalizer that makes deleting an Application also delete its resources.

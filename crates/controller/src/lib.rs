@@ -36,10 +36,10 @@ use std::time::Duration;
 
 use application::Application;
 use futures::StreamExt;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -197,9 +197,8 @@ pub async fn run(
 
     let server = match config.listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| ControllerError::Listen { addr, source })?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| ControllerError::Listen { addr, source })?;
             Some(tokio::spawn(server::serve(listener, context.clone(), shutdown.clone())))
         }
         None => None,

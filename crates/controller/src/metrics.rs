@@ -60,7 +60,11 @@ impl Metrics {
         let status_writes = Counter::default();
         registry.register("status_writes", "Application status writes", status_writes.clone());
         let live_lagged = Counter::default();
-        registry.register("live_events_lagged", "Live change notifications dropped by a slow consumer", live_lagged.clone());
+        registry.register(
+            "live_events_lagged",
+            "Live change notifications dropped by a slow consumer",
+            live_lagged.clone(),
+        );
         let cache_objects = Family::<ClusterLabel, Gauge<i64, AtomicI64>>::default();
         registry.register("cache_objects", "Objects in the live-state cache", cache_objects.clone());
         let cache_bytes = Family::<ClusterLabel, Gauge<i64, AtomicI64>>::default();

@@ -15,9 +15,9 @@ use application::{
     RevisionHistory, SyncOperationResult,
 };
 use futures::StreamExt;
+use kube::Api;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy, ValidationDirective};
-use kube::Api;
 use live::LiveCache;
 use serde_json::Value;
 use sync::plan::{Action, PropagationPolicy as PrunePolicy, SyncOptions};
@@ -340,7 +340,8 @@ fn finish(
         && sync::retries_left(retry, state.retry_count)
     {
         let attempt = u32::try_from(state.retry_count).unwrap_or(u32::MAX);
-        let delay = sync::retry_delay(attempt, retry.and_then(|r| r.backoff.as_ref())).unwrap_or(Duration::from_secs(5));
+        let delay =
+            sync::retry_delay(attempt, retry.and_then(|r| r.backoff.as_ref())).unwrap_or(Duration::from_secs(5));
         state.retry_count += 1;
         if let Some(result) = state.sync_result.as_mut() {
             result.resources.clear();
@@ -461,10 +462,13 @@ impl<'a> Executor<'a> {
             if !matches!(task.action, Action::Apply { .. }) {
                 continue;
             }
-            if matches!(self.live.resolve(task.api_version(), &task.key.kind).await, Err(live::LiveError::UnknownKind { .. })) {
+            if matches!(
+                self.live.resolve(task.api_version(), &task.key.kind).await,
+                Err(live::LiveError::UnknownKind { .. })
+            ) {
                 continue;
             }
-            let check: std::pin::Pin<Box<dyn std::future::Future<Output = Option<(&'p Task, String)>> + Send + '_>> =
+            let check: Check<'p, '_> =
                 Box::pin(async move { self.apply(task, None).await.err().map(|message| (task, message)) });
             checks.push(check);
         }
@@ -477,6 +481,9 @@ impl<'a> Executor<'a> {
         failures
     }
 }
+
+/// One dry-run apply of the preflight: the task and the API server's refusal.
+type Check<'p, 'e> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<(&'p Task, String)>> + Send + 'e>>;
 
 /// A work's outcome, and the resourceVersion it wrote (to wait for).
 type Done = (WorkOutcome, Option<String>);
@@ -517,11 +524,12 @@ impl Executor<'_> {
                 }
             }
             Work::Prune { .. } => {
-                let policy = match task_options(task).prune_propagation_policy.or(self.app_options.prune_propagation_policy) {
-                    Some(PrunePolicy::Background) => PropagationPolicy::Background,
-                    Some(PrunePolicy::Orphan) => PropagationPolicy::Orphan,
-                    _ => PropagationPolicy::Foreground,
-                };
+                let policy =
+                    match task_options(task).prune_propagation_policy.or(self.app_options.prune_propagation_policy) {
+                        Some(PrunePolicy::Background) => PropagationPolicy::Background,
+                        Some(PrunePolicy::Orphan) => PropagationPolicy::Orphan,
+                        _ => PropagationPolicy::Foreground,
+                    };
                 self.delete(task, policy).await.map(|()| None)
             }
             Work::Skip { .. } | Work::Fail { .. } => Ok(None),
@@ -571,7 +579,8 @@ impl Executor<'_> {
         let mut params = PatchParams::apply(FIELD_MANAGER).force();
         params.dry_run = self.mode == Mode::DryRun;
         let validate = task_options(task).validate.or(self.app_options.validate).unwrap_or(true);
-        params.field_validation = Some(if validate { ValidationDirective::Strict } else { ValidationDirective::Ignore });
+        params.field_validation =
+            Some(if validate { ValidationDirective::Strict } else { ValidationDirective::Ignore });
         let applied = match api.patch(&task.key.name, &params, &Patch::Apply(&object)).await {
             Ok(applied) => applied,
             // A dry-run namespace is not persisted, so a dry run of what
@@ -597,7 +606,8 @@ impl Executor<'_> {
                 return Ok(existing.resource_version());
             }
             if recreate {
-                let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+                let params =
+                    DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
                 match api.delete(&task.key.name, &params).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(status)) if status.code == 404 => {}
@@ -617,7 +627,8 @@ impl Executor<'_> {
 
     async fn delete(&self, task: &Task, policy: PropagationPolicy) -> Result<(), String> {
         let api = self.api(task).await?;
-        let params = DeleteParams { propagation_policy: Some(policy), dry_run: self.mode == Mode::DryRun, ..Default::default() };
+        let params =
+            DeleteParams { propagation_policy: Some(policy), dry_run: self.mode == Mode::DryRun, ..Default::default() };
         match api.delete(&task.key.name, &params).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),

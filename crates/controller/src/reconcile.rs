@@ -184,7 +184,13 @@ async fn reconcile_app(app: &Application, context: &Context) -> Result<Action, R
                 let operation = Operation {
                     sync: Some(SyncOperation {
                         revision: Some(observed.comparison.revision.clone()),
-                        prune: app.spec.spec.sync_policy.as_ref().and_then(|p| p.automated.as_ref()).is_some_and(|a| a.prune),
+                        prune: app
+                            .spec
+                            .spec
+                            .sync_policy
+                            .as_ref()
+                            .and_then(|p| p.automated.as_ref())
+                            .is_some_and(|a| a.prune),
                         ..SyncOperation::default()
                     }),
                     initiated_by: Some(InitiatedBy { username: None, automated: true }),
@@ -345,7 +351,8 @@ fn auto_sync(
     let last = status.operation_state.as_ref();
     let same_revision = last.is_some_and(|state| {
         let whole_app = state.operation.as_ref().and_then(|o| o.sync.as_ref()).is_some_and(|s| s.resources.is_empty());
-        whole_app && state.sync_result.as_ref().and_then(|r| r.revision.as_deref()) == Some(comparison.revision.as_str())
+        whole_app
+            && state.sync_result.as_ref().and_then(|r| r.revision.as_deref()) == Some(comparison.revision.as_str())
     });
     if !same_revision {
         return AutoSync::Start { self_heal: false };
@@ -394,7 +401,11 @@ pub(crate) async fn observe(
         match destination.live.resolve(api_version, kind).await {
             Ok(resolved) => {
                 destination.live.watch(&resolved).await.map_err(|error| {
-                    Problem::comparison(format!("watch {kind} on {}: {}", destination.server, crate::error_chain(&error)))
+                    Problem::comparison(format!(
+                        "watch {kind} on {}: {}",
+                        destination.server,
+                        crate::error_chain(&error)
+                    ))
                 })?;
             }
             Err(live::LiveError::UnknownKind { .. }) => {}
@@ -449,7 +460,10 @@ pub(crate) async fn resolve_revision(
 ) -> Result<String, Problem> {
     let repo = &app.spec.spec.source.repo_url;
     if repo.is_empty() {
-        return Err(Problem { kind: ApplicationConditionType::InvalidSpecError, message: "source.repoURL is empty".into() });
+        return Err(Problem {
+            kind: ApplicationConditionType::InvalidSpecError,
+            message: "source.repoURL is empty".into(),
+        });
     }
     let freshness = match refresh {
         Some(Refresh::Hard) => Freshness::Now,
@@ -461,9 +475,11 @@ pub(crate) async fn resolve_revision(
         Ok(Fetched::No) => {}
         Err(message) => return Err(Problem::comparison(format!("repository {}: {message}", strip_userinfo(repo)))),
     }
-    context.repos.resolve(repo, revision).await.map_err(|error| {
-        Problem::comparison(format!("revision {revision:?}: {}", crate::error_chain(&error)))
-    })
+    context
+        .repos
+        .resolve(repo, revision)
+        .await
+        .map_err(|error| Problem::comparison(format!("revision {revision:?}: {}", crate::error_chain(&error))))
 }
 
 /// The prepared desired state of the app at `revision`, reusing the last
@@ -551,7 +567,9 @@ fn string_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
 pub(crate) fn strip_userinfo(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) if !rest.split('/').next().unwrap_or_default().is_empty() && rest.find('@') < rest.find('/') => {
+            Some((_, host))
+                if !rest.split('/').next().unwrap_or_default().is_empty() && rest.find('@') < rest.find('/') =>
+            {
                 format!("{scheme}://{host}")
             }
             _ => url.to_owned(),

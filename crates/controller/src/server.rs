@@ -15,7 +15,11 @@ use crate::Context;
 /// Largest webhook body accepted (GitHub caps payloads at 25 MB; pushes are far smaller).
 const MAX_BODY: usize = 5 * 1024 * 1024;
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, context: Arc<Context>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    context: Arc<Context>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
@@ -49,9 +53,8 @@ async fn webhook(State(context): State<Arc<Context>>, headers: HeaderMap, body: 
         Ok(None) => return (StatusCode::OK, "ignored: not a push event\n".into()),
         Err(error) => {
             let status = match error {
-                source::webhook::WebhookError::MissingSignature { .. } | source::webhook::WebhookError::BadSignature { .. } => {
-                    StatusCode::UNAUTHORIZED
-                }
+                source::webhook::WebhookError::MissingSignature { .. }
+                | source::webhook::WebhookError::BadSignature { .. } => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::BAD_REQUEST,
             };
             return (status, format!("{error}\n"));

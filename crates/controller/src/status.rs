@@ -94,7 +94,8 @@ impl StatusWriter {
         if patch.is_empty() {
             return Ok(());
         }
-        let written = context.apps.patch(&self.name, &PatchParams::default(), &Patch::Merge(Value::Object(patch))).await?;
+        let written =
+            context.apps.patch(&self.name, &PatchParams::default(), &Patch::Merge(Value::Object(patch))).await?;
         context.metrics.status_written();
         self.base = new;
         self.resource_version = written.metadata.resource_version;

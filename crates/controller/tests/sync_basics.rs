@@ -35,15 +35,11 @@ async fn create_app_syncs_objects_with_tracking_annotations() {
     let maps: Api<ConfigMap> = Api::namespaced(env.client(), "demo");
     let cm = maps.get("settings").await.unwrap();
     assert_eq!(cm.data.unwrap()["value"], "one");
-    assert_eq!(
-        cm.metadata.annotations.unwrap()["ferry.dev/tracking-id"],
-        "guestbook:/ConfigMap:demo/settings"
-    );
+    assert_eq!(cm.metadata.annotations.unwrap()["ferry.dev/tracking-id"], "guestbook:/ConfigMap:demo/settings");
     let deployments: Api<Deployment> = Api::namespaced(env.client(), "demo");
     let web = deployments.get("web").await.unwrap();
     assert_eq!(web.metadata.annotations.unwrap()["ferry.dev/tracking-id"], "guestbook:apps/Deployment:demo/web");
-    let managers: Vec<String> =
-        web.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
+    let managers: Vec<String> = web.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
     assert!(managers.iter().any(|m| m == "ferry"), "{managers:?}");
 }
 

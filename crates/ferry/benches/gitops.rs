@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use application::Application;
-use futures::StreamExt;
 use common::{Server, ServerOptions, Sim};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
@@ -76,9 +76,11 @@ fn app_object(name: &str, repo: &str, path: &str, namespace: &str) -> Applicatio
 
 fn synced_at(app: &Application, revision: &str) -> bool {
     let Some(status) = app.status.as_ref() else { return false };
-    status.sync.as_ref().is_some_and(|s| {
-        s.status == application::SyncStatusCode::Synced && s.revision.as_deref() == Some(revision)
-    }) && status.health.as_ref().is_some_and(|h| h.status == health::HealthStatus::Healthy)
+    status
+        .sync
+        .as_ref()
+        .is_some_and(|s| s.status == application::SyncStatusCode::Synced && s.revision.as_deref() == Some(revision))
+        && status.health.as_ref().is_some_and(|h| h.status == health::HealthStatus::Healthy)
         && app.spec.operation.is_none()
 }
 
@@ -146,7 +148,8 @@ async fn http_get(port: u16, path: &str) -> Option<String> {
 
 async fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Option<String> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    let mut text = format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut text =
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -188,7 +191,10 @@ fn rss_bytes(pid: u32) -> u64 {
 }
 
 async fn install(client: &kube::Client) {
-    Api::<CustomResourceDefinition>::all(client.clone()).create(&PostParams::default(), &application::crd()).await.unwrap();
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .create(&PostParams::default(), &application::crd())
+        .await
+        .unwrap();
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "ferry"}})).unwrap();
     Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
     let apps: Api<Application> = Api::namespaced(client.clone(), "ferry");
@@ -213,7 +219,8 @@ async fn create_apps(apps: &Api<Application>, objects: Vec<Application>) {
 /// no-op refreshes.
 async fn bench_many_apps() {
     let count = env_usize("BENCH_APPS", 1000);
-    let server = Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
+    let server =
+        Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
     let client = server.client().await;
     install(&client).await;
     let repo = tempfile::tempdir().unwrap();
@@ -251,10 +258,14 @@ async fn bench_many_apps() {
     let second = git(repo.path(), &["rev-parse", "HEAD"]);
     let (server_cpu, controller_cpu) = (cpu_seconds(server.pid()), cpu_seconds(controller.pid()));
     let start = Instant::now();
-    let reply =
-        http_post(controller.port, "/api/webhook", &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")], &push_payload(&url, &second))
-            .await
-            .unwrap();
+    let reply = http_post(
+        controller.port,
+        "/api/webhook",
+        &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")],
+        &push_payload(&url, &second),
+    )
+    .await
+    .unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     let changed = wait_all(&apps, &second, count, start).await;
     println!(
@@ -307,7 +318,11 @@ async fn bench_many_apps() {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let list = apps.list(&ListParams::default()).await.unwrap();
-            let pending = list.items.iter().filter(|a| a.metadata.annotations.as_ref().is_some_and(|m| m.contains_key("ferry.dev/refresh"))).count();
+            let pending = list
+                .items
+                .iter()
+                .filter(|a| a.metadata.annotations.as_ref().is_some_and(|m| m.contains_key("ferry.dev/refresh")))
+                .count();
             if pending == 0 {
                 break;
             }
@@ -329,7 +344,8 @@ async fn bench_many_apps() {
 /// Webhook → Synced latency for one app in its own repo.
 async fn bench_webhook_latency() {
     let rounds = env_usize("BENCH_WEBHOOK_ROUNDS", 20);
-    let server = Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
+    let server =
+        Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
     let client = server.client().await;
     install(&client).await;
     let repo = tempfile::tempdir().unwrap();

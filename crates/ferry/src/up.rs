@@ -186,8 +186,11 @@ async fn demo_repo(dir: &Path) -> Result<PathBuf> {
     }
     git(dir, &["init", "-q", "-b", "main"]).await?;
     git(dir, &["add", "-A"]).await?;
-    git(dir, &["-c", "user.name=ferry demo", "-c", "user.email=demo@ferry.invalid", "commit", "-q", "-m", "guestbook demo"])
-        .await?;
+    git(
+        dir,
+        &["-c", "user.name=ferry demo", "-c", "user.email=demo@ferry.invalid", "commit", "-q", "-m", "guestbook demo"],
+    )
+    .await?;
     Ok(dir.to_owned())
 }
 

@@ -2,6 +2,8 @@
 //! they write (Argo CD's layout), a stored cluster that kube-rs can use,
 //! and credentials that never appear in any output.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use application::secrets::{ClusterSecret, repo_secret_name};

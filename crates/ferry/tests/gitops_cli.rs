@@ -6,6 +6,8 @@
 //! Every wait polls with a deadline; long-running `ferry` processes are
 //! killed when a test ends and their logs printed when it fails.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -61,7 +61,8 @@ impl Cluster {
 
 pub async fn client_for(kubeconfig: &Path) -> Client {
     let config = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await.unwrap();
+    let config =
+        kube::Config::from_custom_kubeconfig(config, &kube::config::KubeConfigOptions::default()).await.unwrap();
     Client::try_from(config).unwrap()
 }
 
@@ -167,7 +168,7 @@ impl Env {
     }
 
     pub async fn wait_synced_healthy(&self, name: &str) -> Application {
-        self.wait_app(name, "Synced and Healthy", |app| is_synced_healthy(app)).await
+        self.wait_app(name, "Synced and Healthy", is_synced_healthy).await
     }
 
     /// Writes a merge patch to the app.

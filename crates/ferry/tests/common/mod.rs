@@ -5,6 +5,8 @@
 //! Every wait polls with a deadline; nothing sleeps a fixed time to wait for
 //! the server. Each test binary includes this module and uses only part of
 //! it, hence the `dead_code` allowance.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test harness fails loudly by design
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
