@@ -310,6 +310,15 @@ fn tracked_by(object: &Value, app: &str, key: &ResourceKey) -> bool {
         .is_some_and(|(owner, tracked)| owner == app && &tracked == key)
 }
 
+/// The apiVersion of a resource listed in an app's status (`apps/v1`, `v1`).
+pub(crate) fn api_version_of(resource: &application::ResourceStatus) -> String {
+    if resource.group.is_empty() {
+        resource.version.clone()
+    } else {
+        format!("{}/{}", resource.group, resource.version)
+    }
+}
+
 fn api_version(object: &Value) -> String {
     object.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned()
 }

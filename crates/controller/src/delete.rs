@@ -50,11 +50,7 @@ pub(crate) async fn finalize(app: &Application, context: &Context) -> Result<Act
     // be invisible and survive.
     if let Some(status) = &app.status {
         for resource in &status.resources {
-            let api_version = if resource.group.is_empty() {
-                resource.version.clone()
-            } else {
-                format!("{}/{}", resource.group, resource.version)
-            };
+            let api_version = crate::compare::api_version_of(resource);
             if let Ok(resolved) = live.resolve(&api_version, &resource.kind).await
                 && let Err(error) = live.watch(&resolved).await
             {

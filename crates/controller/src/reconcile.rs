@@ -389,11 +389,7 @@ pub(crate) async fn observe(
     // watched, or its objects could never be pruned.
     if let Some(status) = &app.status {
         for resource in &status.resources {
-            let api_version = if resource.group.is_empty() {
-                resource.version.clone()
-            } else {
-                format!("{}/{}", resource.group, resource.version)
-            };
+            let api_version = crate::compare::api_version_of(resource);
             kinds.insert((api_version, resource.kind.clone()));
         }
     }
