@@ -425,7 +425,9 @@ pub fn plan(desired: &[Value], live: &[Value], options: &PlanOptions) -> Result<
 
     if let Some(namespace) = &options.create_namespace {
         let key = ResourceKey::new("", "Namespace", "", namespace);
-        if !seen.contains_key(&key) && !selective {
+        // A selective sync needs the namespace as much as a full one does
+        // (applying an existing namespace changes nothing).
+        if !seen.contains_key(&key) {
             // Before everything, PreSync hooks of negative waves included.
             let wave = tasks.iter().filter(|t| t.phase == Phase::PreSync).map(|t| t.wave).min().unwrap_or(0).min(0);
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
