@@ -31,7 +31,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use source::{
-    ApplicationDestination, ApplicationSource, Backoff, DirectorySource, IgnoreDifference, RetryStrategy, SyncPolicy,
+    ApplicationDestination, ApplicationSource, Backoff, DirectorySource, IgnoreDifference, JsonnetSource, JsonnetVar,
+    KustomizePatch, KustomizeReplica, KustomizeSelector, KustomizeSource, RetryStrategy, SyncPolicy,
     SyncPolicyAutomated,
 };
 pub use status::{

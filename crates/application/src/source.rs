@@ -9,9 +9,10 @@ fn head() -> String {
 
 /// Where an app's manifests come from.
 ///
-/// Each way of rendering is its own optional field, as in Argo CD: today
-/// only `directory`; `kustomize`, `helm` and `jsonnet` slot in beside it.
-/// With none set, the path is read as a plain directory.
+/// Each way of rendering is its own optional field, as in Argo CD
+/// (`directory`, with `directory.jsonnet` for Jsonnet, and `kustomize`; `helm`
+/// slots in beside them). With none set, the tool is detected from the files
+/// at the path, as Argo CD does.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSource {
@@ -24,9 +25,127 @@ pub struct ApplicationSource {
     /// Directory inside the repository; the root when empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
-    /// Options for a plain directory of YAML/JSON files.
+    /// Options for a plain directory of YAML/JSON files (or Jsonnet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectorySource>,
+    /// Options for a Kustomize app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<KustomizeSource>,
+}
+
+/// Argo CD's Kustomize overrides, applied through a generated overlay in a
+/// scratch copy (never by editing the checkout).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizeSource {
+    /// Prefix added to every resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_prefix: Option<String>,
+    /// Suffix added to every resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_suffix: Option<String>,
+    /// Image overrides, as `kustomize edit set image` takes them
+    /// (`nginx=nginx:1.27`, `nginx:1.27`, `nginx@sha256:…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Replica counts by workload name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<KustomizeReplica>,
+    /// Labels added to every resource (and selector).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub common_labels: std::collections::BTreeMap<String, String>,
+    /// Annotations added to every resource.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub common_annotations: std::collections::BTreeMap<String, String>,
+    /// Namespace set on every namespaced resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Patches, as in a kustomization's `patches`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<KustomizePatch>,
+    /// Components to include (paths relative to the app's path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<String>,
+}
+
+/// A replica override.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizeReplica {
+    /// Workload name.
+    pub name: String,
+    /// Replica count.
+    pub count: i64,
+}
+
+/// A patch of a kustomization's `patches` list.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizePatch {
+    /// A patch file, relative to the app's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// An inline patch (strategic merge or JSON 6902, as YAML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// Which resources the patch applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<KustomizeSelector>,
+}
+
+/// Selects resources for a patch.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KustomizeSelector {
+    /// API group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// API version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name (a regular expression in Kustomize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// Annotation selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_selector: Option<String>,
+}
+
+/// Jsonnet options (`spec.source.directory.jsonnet`, as in Argo CD).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonnetSource {
+    /// External variables (`std.extVar`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ext_vars: Vec<JsonnetVar>,
+    /// Top-level arguments of the main function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tlas: Vec<JsonnetVar>,
+    /// Library search paths, relative to the repository root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libs: Vec<String>,
+}
+
+/// A Jsonnet external variable or top-level argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonnetVar {
+    /// Its name.
+    pub name: String,
+    /// Its value: a string, or Jsonnet code when `code` is true.
+    pub value: String,
+    /// Whether `value` is Jsonnet code.
+    #[serde(default)]
+    pub code: bool,
 }
 
 /// Options for a plain directory of manifests.
@@ -42,6 +161,10 @@ pub struct DirectorySource {
     /// Glob of files to skip; wins over `include`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<String>,
+    /// Jsonnet options: set, or `*.jsonnet` files at the path, make the
+    /// directory a Jsonnet app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonnet: Option<JsonnetSource>,
 }
 
 /// The cluster and namespace an app deploys to.

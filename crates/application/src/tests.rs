@@ -44,6 +44,18 @@ fn full() -> Application {
                         recurse: true,
                         include: Some("{*.yaml,*.json}".into()),
                         exclude: Some("secrets/*".into()),
+                        jsonnet: Some(JsonnetSource {
+                            ext_vars: vec![JsonnetVar { name: "env".into(), value: "prod".into(), code: false }],
+                            tlas: vec![JsonnetVar { name: "replicas".into(), value: "3".into(), code: true }],
+                            libs: vec!["vendor".into()],
+                        }),
+                    }),
+                    kustomize: Some(KustomizeSource {
+                        name_prefix: Some("prod-".into()),
+                        images: vec!["nginx=nginx:1.27".into()],
+                        replicas: vec![KustomizeReplica { name: "web".into(), count: 3 }],
+                        components: vec!["../components/monitoring".into()],
+                        ..KustomizeSource::default()
                     }),
                 },
                 destination: ApplicationDestination {

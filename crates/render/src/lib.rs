@@ -10,14 +10,22 @@
 //!   same order, byte for byte.
 //! - A render either succeeds completely or fails: one bad document fails the
 //!   whole app instead of syncing a partial set (which could prune the rest).
-//! - No network, no child processes; only reads of the local tree.
+//! - Tools are the real ones (kustomize or `kubectl kustomize`; jrsonnet
+//!   in-process), run on a scratch copy or read-only, with a timeout and an
+//!   output limit; a tool's failure is an error naming the tool, never a panic.
 
+mod detect;
 mod directory;
 mod documents;
+mod jsonnet;
+mod kustomize;
 
 use std::path::Path;
 
+pub use detect::detect;
 pub use directory::{DirectoryOptions, render_directory};
+pub use jsonnet::render_jsonnet;
+pub use kustomize::render_kustomize;
 
 /// Files larger than this are refused: real manifests are far smaller, and
 /// the limit keeps a hostile repository from exhausting controller memory.
@@ -26,10 +34,15 @@ pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 /// How an app's source path is turned into manifests. Mirrors the shape of
 /// Argo CD's `spec.source`: one variant per tool, so Kustomize, Helm and
 /// Jsonnet slot in beside `Directory`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Source {
     /// Plain YAML/JSON files (`spec.source.directory`).
     Directory(DirectoryOptions),
+    /// A kustomization, with Argo CD's overrides (`spec.source.kustomize`).
+    Kustomize(application::KustomizeSource),
+    /// `*.jsonnet` files of a directory (`spec.source.directory.jsonnet`),
+    /// chosen with the directory's recurse/include/exclude.
+    Jsonnet(DirectoryOptions, application::JsonnetSource),
 }
 
 /// One object of the desired state, with where it came from.
@@ -111,11 +124,59 @@ pub enum RenderError {
         /// What is missing or wrong.
         message: String,
     },
+    /// A tool the source needs is not installed.
+    #[error("{tool} is not installed: {hint}")]
+    ToolMissing {
+        /// The tool, e.g. `kustomize`.
+        tool: String,
+        /// What to install.
+        hint: String,
+    },
+    /// A tool ran and failed.
+    #[error("{tool} failed: {message}")]
+    ToolFailed {
+        /// The tool.
+        tool: String,
+        /// Its stderr, trimmed to a useful size.
+        message: String,
+    },
+    /// A tool ran longer than allowed and was killed.
+    #[error("{tool} did not finish within {seconds} s")]
+    Timeout {
+        /// The tool.
+        tool: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// A tool's output is larger than allowed.
+    #[error("{tool} output is larger than the {limit}-byte limit")]
+    OutputTooLarge {
+        /// The tool.
+        tool: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A Jsonnet file does not evaluate.
+    #[error("jsonnet {file:?}: {message}")]
+    Jsonnet {
+        /// Path relative to the repository root.
+        file: String,
+        /// The evaluator's message.
+        message: String,
+    },
+    /// The source type is known but not supported yet (Helm).
+    #[error("{what} is not supported yet")]
+    Unsupported {
+        /// What.
+        what: String,
+    },
 }
 
 /// Renders the app at `app_path` (relative to `repo_root`) as `source` says.
 pub fn render(repo_root: &Path, app_path: &str, source: &Source) -> Result<Vec<Manifest>, RenderError> {
     match source {
         Source::Directory(options) => render_directory(repo_root, app_path, options),
+        Source::Kustomize(overrides) => render_kustomize(repo_root, app_path, overrides),
+        Source::Jsonnet(options, jsonnet) => render_jsonnet(repo_root, app_path, options, jsonnet),
     }
 }

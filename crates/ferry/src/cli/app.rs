@@ -313,6 +313,7 @@ pub fn build(args: &CreateArgs) -> Result<Application> {
             recurse: args.directory_recurse,
             include: args.directory_include.clone(),
             exclude: args.directory_exclude.clone(),
+            jsonnet: None,
         });
     let automated = args.auto_sync.then_some(SyncPolicyAutomated { prune: args.prune, self_heal: args.self_heal });
     let sync_policy = (automated.is_some() || !sync_options.is_empty()).then(|| SyncPolicy {
@@ -327,6 +328,7 @@ pub fn build(args: &CreateArgs) -> Result<Application> {
             target_revision: args.revision.clone(),
             path: args.path.clone(),
             directory,
+            kustomize: None,
         },
         destination: ApplicationDestination {
             server: args.dest_server.clone(),
