@@ -24,9 +24,6 @@ use crate::repos::{Fetched, Freshness};
 use crate::status::{OperationField, StatusWriter};
 use crate::{Context, delete};
 
-/// A normal refresh fetches unless the repo was fetched this recently.
-const NORMAL_REFRESH_FETCH_AGE: Duration = Duration::from_secs(3);
-
 /// A reconcile that could not finish (reading or writing the app failed); retried.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReconcileError {
@@ -454,6 +451,7 @@ pub(crate) async fn resolve_revision(
     revision: &str,
     refresh: Option<Refresh>,
 ) -> Result<String, Problem> {
+    let asked = Instant::now();
     let repo = &app.spec.spec.source.repo_url;
     if repo.is_empty() {
         return Err(Problem {
@@ -461,9 +459,10 @@ pub(crate) async fn resolve_revision(
             message: "source.repoURL is empty".into(),
         });
     }
+    // A refresh (normal or hard) sees every commit pushed before it, as
+    // Argo CD's does; a hard one also re-renders.
     let freshness = match refresh {
-        Some(Refresh::Hard) => Freshness::Now,
-        Some(Refresh::Normal) => Freshness::Recent(NORMAL_REFRESH_FETCH_AGE),
+        Some(_) => Freshness::StartedAfter(asked),
         None => Freshness::WhenDue,
     };
     match context.repos.ensure_fresh(repo, freshness).await {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use application::ApplicationSource;
-use render::{DirectoryOptions, Source};
 use serde_json::Value;
 
 /// Renders kept at most; past this the cache starts over. Each app keeps its
@@ -23,19 +22,20 @@ pub(crate) struct Renders {
     cache: Mutex<HashMap<String, Rendered>>,
 }
 
-/// The renderer's options for an app's source.
-pub(crate) fn source_options(source: &ApplicationSource) -> Source {
-    let directory = source.directory.as_ref();
-    Source::Directory(DirectoryOptions {
-        recurse: directory.is_some_and(|d| d.recurse),
-        include: directory.and_then(|d| d.include.clone()).filter(|s| !s.is_empty()),
-        exclude: directory.and_then(|d| d.exclude.clone()).filter(|s| !s.is_empty()),
-    })
-}
-
-/// Identifies a render: repo, commit, path and options.
+/// Identifies a render: repo, commit, path and every option of the source.
+///
+/// The detected source type is not spelled out: detection reads only the
+/// files at the path of this commit's tree and the options, both already in
+/// the key, so equal keys always detect (and render) the same way. It changes
+/// whenever any directory, Jsonnet or Kustomize option changes.
 pub(crate) fn render_key(source: &ApplicationSource, sha: &str) -> String {
-    format!("{}\n{sha}\n{}\n{:?}", source::normalize_url(&source.repo_url), source.path, source_options(source))
+    format!(
+        "{}\n{sha}\n{}\n{:?}\n{:?}",
+        source::normalize_url(&source.repo_url),
+        source.path,
+        source.directory,
+        source.kustomize
+    )
 }
 
 impl Renders {
@@ -47,15 +47,20 @@ impl Renders {
         source: &ApplicationSource,
         reuse: Reuse,
     ) -> Rendered {
-        let options = source_options(source);
         let key = render_key(source, sha);
         if reuse == Reuse::Yes
             && let Some(hit) = self.lookup(&key)
         {
             return hit;
         }
-        let path = source.path.clone();
-        let outcome = tokio::task::spawn_blocking(move || render::render(&root, &path, &options)).await;
+        let spec = source.clone();
+        // Detection reads the tree and tools run as child processes: both
+        // block, so neither runs on the async workers.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let detected = render::detect(&root, &spec)?;
+            render::render(&root, &spec.path, &detected)
+        })
+        .await;
         let rendered: Rendered = Arc::new(match outcome {
             Ok(Ok(manifests)) => Ok(Arc::new(manifests.into_iter().map(|m| m.object).collect())),
             Ok(Err(error)) => Err(crate::error_chain(&error)),

@@ -29,6 +29,8 @@ pub(crate) struct Repos {
 #[derive(Default)]
 struct RepoState {
     fetched_at: Option<Instant>,
+    /// When the last fetch started.
+    started_at: Option<Instant>,
     stale: bool,
     /// The last fetch's error, reported until the next attempt.
     error: Option<String>,
@@ -42,11 +44,10 @@ struct RepoState {
 pub(crate) enum Freshness {
     /// Fetch only when due.
     WhenDue,
-    /// Fetch unless the last fetch is at most this old (a normal refresh:
-    /// it sees new commits, while a burst of refreshes shares one fetch).
-    Recent(Duration),
-    /// Fetch now (hard refresh).
-    Now,
+    /// Fetch unless a fetch started at or after this instant (a refresh: it
+    /// sees every commit pushed before it was asked for, while a burst of
+    /// refreshes waiting on the same repo shares one fetch).
+    StartedAfter(Instant),
 }
 
 /// What [`Repos::ensure_fresh`] did.
@@ -79,8 +80,8 @@ impl Repos {
         let entry = self.entry(repo);
         let mut state = entry.lock().await;
         let due = match (state.fetched_at, freshness) {
-            (None, _) | (_, Freshness::Now) => true,
-            (Some(at), Freshness::Recent(age)) => state.stale || at.elapsed() >= age.min(self.poll),
+            (None, _) => true,
+            (Some(_), Freshness::StartedAfter(asked)) => state.stale || state.started_at.is_none_or(|s| s < asked),
             (Some(at), Freshness::WhenDue) => state.stale || at.elapsed() >= self.poll,
         };
         if !due {
@@ -91,6 +92,7 @@ impl Repos {
         }
         let credentials = self.credentials(repo).await;
         let started = Instant::now();
+        state.started_at = Some(started);
         let result = self.git.fetch(repo, credentials.as_ref()).await;
         self.metrics.observe_fetch(started.elapsed(), result.is_ok());
         state.fetched_at = Some(Instant::now());
