@@ -1,6 +1,8 @@
 //! Kustomize applications end to end: detected from the files, rendered with
 //! the real tool, synced to the local cluster.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use common::*;
@@ -46,7 +48,9 @@ async fn three_environment_overlays_sync_with_their_differences() {
         ))
         .await;
     }
-    for (stage, replicas, image) in [("dev", 1, "nginx:1.27-dev"), ("staging", 2, "nginx:1.27"), ("prod", 3, "nginx:1.26")] {
+    for (stage, replicas, image) in
+        [("dev", 1, "nginx:1.27-dev"), ("staging", 2, "nginx:1.27"), ("prod", 3, "nginx:1.26")]
+    {
         let app = env.wait_synced_healthy(&format!("web-{stage}")).await;
         let status = app.status.unwrap();
         assert_eq!(status.sync.unwrap().revision.as_deref(), Some(sha.as_str()));
@@ -81,7 +85,8 @@ async fn argo_style_overrides_apply_and_changing_them_resyncs() {
     // Self-heal: auto-sync runs once per revision, and changing an override
     // keeps the revision.
     let mut app = app_json("web", &repo.url(), "overlays/dev", "demo", json!({"prune": true, "selfHeal": true}));
-    app["spec"]["source"]["kustomize"] = json!({"namePrefix": "team-", "images": ["nginx:1.28"], "commonLabels": {"owner": "team"}});
+    app["spec"]["source"]["kustomize"] =
+        json!({"namePrefix": "team-", "images": ["nginx:1.28"], "commonLabels": {"owner": "team"}});
     env.create_app(app).await;
     env.wait_synced_healthy("web").await;
     let deployments: Api<Deployment> = Api::namespaced(env.client(), "demo");
@@ -92,7 +97,10 @@ async fn argo_style_overrides_apply_and_changing_them_resyncs() {
 
     // A changed override is a changed render at the same commit.
     env.wait_app("web", "the first sync recorded", |app| {
-        app.status.as_ref().and_then(|s| s.operation_state.as_ref()).is_some_and(|s| s.phase == application::OperationPhase::Succeeded)
+        app.status
+            .as_ref()
+            .and_then(|s| s.operation_state.as_ref())
+            .is_some_and(|s| s.phase == application::OperationPhase::Succeeded)
     })
     .await;
     env.patch_app("web", json!({"spec": {"source": {"kustomize": {"images": ["nginx:1.29"]}}}})).await;
@@ -113,7 +121,9 @@ async fn a_broken_kustomization_is_a_comparison_error() {
     env.create_app(app_json("broken", &repo.url(), "app", "demo", json!({}))).await;
     let app = env
         .wait_app("broken", "a ComparisonError", |app| {
-            app.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == application::ApplicationConditionType::ComparisonError))
+            app.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| c.type_ == application::ApplicationConditionType::ComparisonError)
+            })
         })
         .await;
     let message = condition_message(&app).unwrap();

@@ -18,6 +18,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod cli;
 mod controller_cmd;
 mod health_cmd;
+mod render_cmd;
 mod up;
 
 #[derive(Parser)]
@@ -44,6 +45,8 @@ enum Command {
     Install(cli::install::InstallArgs),
     /// Run the Application controller against a cluster (the management cluster of the kubeconfig)
     Controller(controller_cmd::ControllerArgs),
+    /// Print the manifests the controller would apply for a local directory, rendered offline
+    Render(render_cmd::RenderArgs),
 }
 
 #[derive(Args)]
@@ -137,6 +140,9 @@ fn run() -> Result<()> {
     if let Command::Health(args) = &cli.command {
         return health(args);
     }
+    if let Command::Render(args) = &cli.command {
+        return render_cmd::run(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
@@ -150,6 +156,7 @@ fn run() -> Result<()> {
         match cli.command {
             Command::Cluster(ClusterCommand::Serve(args)) => serve(args.data_dir, args.common).await,
             Command::Health(args) => health(&args),
+            Command::Render(args) => render_cmd::run(&args),
             Command::App(args) => cli::app::run(args).await,
             Command::Repo(args) => cli::repo::run(args).await,
             Command::Install(args) => cli::install::run(args).await,

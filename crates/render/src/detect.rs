@@ -1,19 +1,123 @@
 //! Which tool renders an app: the explicit field first, then the files at
 //! the path, as Argo CD decides.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
 
-use application::ApplicationSource;
+use application::{ApplicationSource, DirectorySource};
 
 use crate::{DirectoryOptions, RenderError, Source};
 
-/// The [`Source`] for an app's spec and the files at its path (written by the Kustomize helper).
+/// File names that make a directory a Kustomize app, in the order Kustomize
+/// itself looks for them.
+pub(crate) const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The [`Source`] for an app's spec and the files at its path.
+///
+/// Explicit fields win: `kustomize` → Kustomize, `directory.jsonnet` →
+/// Jsonnet; setting both `kustomize` and `directory` is refused, as in Argo
+/// CD (an empty `directory: {}` does not count). Otherwise the files directly at the path decide: a kustomization →
+/// Kustomize, `Chart.yaml` → Helm (not supported yet), any `*.jsonnet` →
+/// Jsonnet, else a plain directory. A `directory` block without `jsonnet`
+/// still makes the app a directory (never Kustomize or Helm), but its
+/// `*.jsonnet` files are evaluated, as Argo CD's directory type does.
+///
+/// The path is checked before anything is read: absolute paths, `..` above
+/// the root and symlinks out of it are refused. A path that does not exist
+/// detects as a directory, whose render then reports it missing.
 pub fn detect(repo_root: &Path, source: &ApplicationSource) -> Result<Source, RenderError> {
-    let _ = repo_root;
-    let directory = source.directory.as_ref();
-    Ok(Source::Directory(DirectoryOptions {
+    // An empty `directory: {}` (as UIs write it) says nothing, as in Argo CD.
+    let directory = source.directory.as_ref().filter(|d| **d != DirectorySource::default());
+    if let Some(kustomize) = &source.kustomize {
+        if directory.is_some() {
+            return Err(RenderError::InvalidSource {
+                message: "both spec.source.kustomize and spec.source.directory are set; choose one".to_owned(),
+            });
+        }
+        return Ok(Source::Kustomize(kustomize.clone()));
+    }
+    let options = directory_options(directory);
+    if let Some(jsonnet) = directory.and_then(|d| d.jsonnet.as_ref()) {
+        return Ok(Source::Jsonnet(options, jsonnet.clone()));
+    }
+
+    let root =
+        fs::canonicalize(repo_root).map_err(|_| RenderError::PathNotFound { path: repo_root.display().to_string() })?;
+    let app_rel = normalize(&source.path)?;
+    let Some(app_dir) = resolve_inside(&root, &app_rel, &source.path)? else {
+        return Ok(Source::Directory(options));
+    };
+    if directory.is_none() {
+        if KUSTOMIZATION_FILES.iter().any(|name| app_dir.join(name).is_file()) {
+            return Ok(Source::Kustomize(application::KustomizeSource::default()));
+        }
+        if app_dir.join("Chart.yaml").is_file() {
+            return Err(RenderError::Unsupported { what: "Helm charts".to_owned() });
+        }
+    }
+    if has_jsonnet(&app_dir) {
+        return Ok(Source::Jsonnet(options, application::JsonnetSource::default()));
+    }
+    Ok(Source::Directory(options))
+}
+
+/// The directory options of a spec; empty globs count as unset.
+fn directory_options(directory: Option<&DirectorySource>) -> DirectoryOptions {
+    DirectoryOptions {
         recurse: directory.is_some_and(|d| d.recurse),
-        include: directory.and_then(|d| d.include.clone()),
-        exclude: directory.and_then(|d| d.exclude.clone()),
-    }))
+        include: directory.and_then(|d| d.include.clone()).filter(|s| !s.is_empty()),
+        exclude: directory.and_then(|d| d.exclude.clone()).filter(|s| !s.is_empty()),
+    }
+}
+
+/// Whether a `*.jsonnet` file sits directly in `dir` (unreadable: no).
+fn has_jsonnet(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    entries.flatten().any(|entry| {
+        Path::new(&entry.file_name()).extension().is_some_and(|e| e == "jsonnet") && entry.path().is_file()
+    })
+}
+
+/// Lexically normalises a repository-relative path to `a/b/c` form (empty
+/// for the root). Absolute paths and `..` that climbs above the root are
+/// refused before touching the filesystem.
+pub(crate) fn normalize(path: &str) -> Result<String, RenderError> {
+    let escapes = || RenderError::PathEscapesRepository { path: path.to_owned() };
+    let mut parts: Vec<&str> = Vec::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::CurDir => {}
+            Component::Normal(part) => parts.push(part.to_str().ok_or_else(escapes)?),
+            Component::ParentDir => {
+                parts.pop().ok_or_else(escapes)?;
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(escapes()),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Canonicalises `root/rel` (symlinks followed) and checks it stays inside
+/// the canonical `root`. `Ok(None)` when it does not exist. `shown` names the
+/// path in errors.
+pub(crate) fn resolve_inside(root: &Path, rel: &str, shown: &str) -> Result<Option<PathBuf>, RenderError> {
+    match fs::canonicalize(root.join(rel)) {
+        Ok(real) if real.starts_with(root) => Ok(Some(real)),
+        Ok(_) => Err(RenderError::PathEscapesRepository { path: shown.to_owned() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RenderError::Io { path: shown.to_owned(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_keeps_paths_inside() {
+        assert_eq!(normalize("").unwrap(), "");
+        assert_eq!(normalize("./a/b/../c/").unwrap(), "a/c");
+        assert!(matches!(normalize("a/../.."), Err(RenderError::PathEscapesRepository { .. })));
+        assert!(matches!(normalize("/etc"), Err(RenderError::PathEscapesRepository { .. })));
+    }
 }

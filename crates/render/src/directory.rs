@@ -34,6 +34,36 @@ pub fn render_directory(
     app_path: &str,
     options: &DirectoryOptions,
 ) -> Result<Vec<Manifest>, RenderError> {
+    let selection = select_files(repo_root, app_path, options, is_manifest_name)?;
+    let mut manifests = Vec::new();
+    for file in &selection.files {
+        let bytes = read_limited(&file.real, &file.rel_to_root)?;
+        documents::parse_file(&file.rel_to_root, &bytes, &mut manifests)?;
+    }
+    Ok(manifests)
+}
+
+/// The files of an app directory that a source type reads, after
+/// recurse/include/exclude; shared by every directory-based source type so
+/// that confinement is checked in one place.
+pub(crate) struct Selection {
+    /// The canonical repository root.
+    pub(crate) root: PathBuf,
+    /// The canonical app directory.
+    pub(crate) app_dir: PathBuf,
+    /// The selected files, sorted by `rel_to_root`.
+    pub(crate) files: Vec<FoundFile>,
+}
+
+/// Walks the app directory and keeps the files whose name `wanted` accepts
+/// and that the options' include/exclude select. Every symlink met on the way
+/// is checked to stay inside the repository.
+pub(crate) fn select_files(
+    repo_root: &Path,
+    app_path: &str,
+    options: &DirectoryOptions,
+    wanted: fn(&str) -> bool,
+) -> Result<Selection, RenderError> {
     let include = options.include.as_deref().map(compile).transpose()?;
     let exclude = options.exclude.as_deref().map(compile).transpose()?;
 
@@ -47,8 +77,14 @@ pub fn render_directory(
         return Err(RenderError::NotADirectory { path: app_path.to_owned() });
     }
 
-    let mut walk =
-        Walk { root: &root, app_rel: &app_rel, recurse: options.recurse, visited: HashSet::new(), files: Vec::new() };
+    let mut walk = Walk {
+        root: &root,
+        app_rel: &app_rel,
+        recurse: options.recurse,
+        wanted,
+        visited: HashSet::new(),
+        files: Vec::new(),
+    };
     walk.visited.insert(app_dir.clone());
     walk.dir(&app_dir, "")?;
 
@@ -64,13 +100,7 @@ pub fn render_directory(
     // Paths are sorted as strings, not in walk order, so `a.yaml` comes before
     // `a/b.yaml` no matter how the directory listing was ordered.
     files.sort_by(|a, b| a.rel_to_root.cmp(&b.rel_to_root));
-
-    let mut manifests = Vec::new();
-    for file in &files {
-        let bytes = read_limited(&file.real, &file.rel_to_root)?;
-        documents::parse_file(&file.rel_to_root, &bytes, &mut manifests)?;
-    }
-    Ok(manifests)
+    Ok(Selection { root, app_dir, files })
 }
 
 fn compile(pattern: &str) -> Result<GlobMatcher, RenderError> {
@@ -90,7 +120,7 @@ fn join_rel(dir: &str, name: &str) -> String {
 /// Lexically normalises the app path to `a/b/c` form. Absolute paths and `..`
 /// that climbs above the root are refused before touching the filesystem, so
 /// the answer does not depend on what happens to exist outside the repository.
-fn normalize_app_path(app_path: &str) -> Result<String, RenderError> {
+pub(crate) fn normalize_app_path(app_path: &str) -> Result<String, RenderError> {
     let escapes = || RenderError::PathEscapesRepository { path: app_path.to_owned() };
     let mut parts: Vec<String> = Vec::new();
     for component in Path::new(app_path).components() {
@@ -108,7 +138,7 @@ fn normalize_app_path(app_path: &str) -> Result<String, RenderError> {
 
 /// Canonicalises `path` and checks it is inside `root`. `Ok(None)` when it
 /// does not exist (or is a dangling symlink). `shown` names the path in errors.
-fn resolve_inside(root: &Path, path: &Path, shown: &str) -> Result<Option<PathBuf>, RenderError> {
+pub(crate) fn resolve_inside(root: &Path, path: &Path, shown: &str) -> Result<Option<PathBuf>, RenderError> {
     match fs::canonicalize(path) {
         Ok(real) if real.starts_with(root) => Ok(Some(real)),
         Ok(_) => Err(RenderError::PathEscapesRepository { path: shown.to_owned() }),
@@ -117,15 +147,15 @@ fn resolve_inside(root: &Path, path: &Path, shown: &str) -> Result<Option<PathBu
     }
 }
 
-/// A manifest file found by the walk.
-struct FoundFile {
+/// A file found by the walk.
+pub(crate) struct FoundFile {
     /// Canonical location to read from.
-    real: PathBuf,
+    pub(crate) real: PathBuf,
     /// Path relative to the app directory, as reached through the tree; what
     /// include/exclude match against.
-    rel_to_app: String,
+    pub(crate) rel_to_app: String,
     /// Path relative to the repository root; filled in after filtering.
-    rel_to_root: String,
+    pub(crate) rel_to_root: String,
 }
 
 struct Walk<'a> {
@@ -133,6 +163,8 @@ struct Walk<'a> {
     /// The app path relative to the root, to name paths in errors.
     app_rel: &'a str,
     recurse: bool,
+    /// Which file names the source type reads.
+    wanted: fn(&str) -> bool,
     /// Canonical directories already read: a symlink cycle, or two links to
     /// the same directory, is read once instead of forever.
     visited: HashSet<PathBuf>,
@@ -180,7 +212,7 @@ impl Walk<'_> {
                         let metadata = fs::metadata(&target).map_err(|source| io_error(&child_shown, source))?;
                         (target, metadata)
                     }
-                    None if is_manifest_name(name_str) => {
+                    None if (self.wanted)(name_str) => {
                         return Err(io_error(
                             &child_shown,
                             std::io::Error::new(std::io::ErrorKind::NotFound, "dangling symlink"),
@@ -200,7 +232,7 @@ impl Walk<'_> {
                 if self.visited.insert(child_real.clone()) {
                     self.dir(&child_real, &child_rel)?;
                 }
-            } else if metadata.is_file() && is_manifest_name(name_str) {
+            } else if metadata.is_file() && (self.wanted)(name_str) {
                 // Only regular files: reading a FIFO or device could block forever.
                 self.files.push(FoundFile { real: child_real, rel_to_app: child_rel, rel_to_root: String::new() });
             }
@@ -209,13 +241,13 @@ impl Walk<'_> {
     }
 }
 
-fn is_manifest_name(name: &str) -> bool {
+pub(crate) fn is_manifest_name(name: &str) -> bool {
     Path::new(name).extension().and_then(|e| e.to_str()).is_some_and(|e| MANIFEST_EXTENSIONS.contains(&e))
 }
 
 /// Reads at most [`MAX_FILE_BYTES`]; the limit is checked on the bytes read,
 /// not just the metadata, in case the file grows in between.
-fn read_limited(path: &Path, shown: &str) -> Result<Vec<u8>, RenderError> {
+pub(crate) fn read_limited(path: &Path, shown: &str) -> Result<Vec<u8>, RenderError> {
     let too_large = || RenderError::FileTooLarge { file: shown.to_owned(), limit: MAX_FILE_BYTES };
     let file = fs::File::open(path).map_err(|source| io_error(shown, source))?;
     if file.metadata().map_err(|source| io_error(shown, source))?.len() > MAX_FILE_BYTES {

@@ -54,7 +54,7 @@ fn parse_yaml(file: &str, bytes: &[u8]) -> Result<Vec<Value>, RenderError> {
 
 /// Checks `value` is a Kubernetes object and appends it, or its items when it
 /// is a list.
-fn flatten(file: &str, document: usize, value: Value, out: &mut Vec<Manifest>) -> Result<(), RenderError> {
+pub(crate) fn flatten(file: &str, document: usize, value: Value, out: &mut Vec<Manifest>) -> Result<(), RenderError> {
     let invalid = |message: String| RenderError::InvalidObject { file: file.to_owned(), document, message };
     let Value::Object(map) = &value else {
         return Err(invalid(format!("expected an object, found {}", type_name(&value))));

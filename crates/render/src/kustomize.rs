@@ -1,14 +1,339 @@
-//! Kustomize apps (being written).
+//! Kustomize apps: the real tool (`kustomize build`, or `kubectl kustomize`
+//! when no `kustomize` is installed), run with a timeout and an output limit.
+//!
+//! Without overrides the tool reads the checkout directly, after every
+//! symlink in the tree has been checked to stay inside it. With Argo CD's
+//! overrides (`spec.source.kustomize`), the tree is copied into a scratch
+//! directory and a generated overlay beside the copy applies them, so the
+//! checkout (a shared, read-only snapshot) is never touched.
 
-use std::path::Path;
+mod overlay;
+mod process;
+mod tree;
 
-use crate::{Manifest, RenderError};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
-/// Renders a kustomization with Argo CD's overrides.
-pub fn render_kustomize(
-    _repo_root: &Path,
-    _app_path: &str,
-    _overrides: &application::KustomizeSource,
-) -> Result<Vec<Manifest>, RenderError> {
-    Err(RenderError::Unsupported { what: "Kustomize".into() })
+use application::KustomizeSource;
+
+use crate::detect::{KUSTOMIZATION_FILES, normalize, resolve_inside};
+use crate::{Manifest, RenderError, documents};
+use process::{Limits, RunError};
+
+/// How long a render may run, as Argo CD's repo server allows.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Largest accepted output of the tool.
+pub const DEFAULT_OUTPUT_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Most of a tool's stderr shown in an error: its last lines.
+const MAX_MESSAGE: usize = 2048;
+
+/// Which program builds kustomizations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KustomizeTool {
+    /// A standalone `kustomize` binary (`kustomize build DIR`).
+    Kustomize(PathBuf),
+    /// kubectl's embedded Kustomize (`kubectl kustomize DIR`).
+    Kubectl(PathBuf),
 }
+
+impl KustomizeTool {
+    /// The tool this machine offers: `kustomize` on PATH, else kubectl (the
+    /// program named by `FERRY_KUBECTL`, or `kubectl` on PATH).
+    pub fn find() -> Result<KustomizeTool, RenderError> {
+        if let Some(path) = on_path("kustomize") {
+            return Ok(KustomizeTool::Kustomize(path));
+        }
+        if let Some(kubectl) = std::env::var_os("FERRY_KUBECTL").filter(|v| !v.is_empty()) {
+            return Ok(KustomizeTool::Kubectl(PathBuf::from(kubectl)));
+        }
+        if let Some(path) = on_path("kubectl") {
+            return Ok(KustomizeTool::Kubectl(path));
+        }
+        Err(missing())
+    }
+
+    /// The tool's name in messages.
+    fn name(&self) -> &'static str {
+        match self {
+            KustomizeTool::Kustomize(_) => "kustomize",
+            KustomizeTool::Kubectl(_) => "kubectl kustomize",
+        }
+    }
+
+    fn build_command(&self, dir: &Path) -> Command {
+        let mut command = match self {
+            KustomizeTool::Kustomize(program) => {
+                let mut command = Command::new(program);
+                command.arg("build");
+                command
+            }
+            KustomizeTool::Kubectl(program) => {
+                let mut command = Command::new(program);
+                command.arg("kustomize");
+                command
+            }
+        };
+        command.arg(dir).current_dir(dir);
+        command
+    }
+
+    /// The version of this tool, e.g. `kustomize v5.5.0` or
+    /// `kubectl v1.32.5 (kustomize v5.5.0)`; `None` when it cannot be asked.
+    pub fn version(&self) -> Option<String> {
+        let limits = Limits { timeout: Duration::from_secs(30), output: 1024 * 1024 };
+        match self {
+            KustomizeTool::Kustomize(program) => {
+                let mut command = Command::new(program);
+                command.arg("version");
+                let out = process::run(command, &limits).ok()?;
+                let text = String::from_utf8_lossy(&out).trim().to_owned();
+                // Older releases print a struct (`{Version:kustomize/v4.5.7 ...}`).
+                let version = text
+                    .split(|c: char| c.is_whitespace() || c == '/' || c == ':')
+                    .find(|word| word.starts_with('v') && word[1..].starts_with(|c: char| c.is_ascii_digit()))
+                    .unwrap_or(&text)
+                    .to_owned();
+                (!version.is_empty()).then(|| format!("kustomize {version}"))
+            }
+            KustomizeTool::Kubectl(program) => {
+                let mut command = Command::new(program);
+                command.args(["version", "--client", "-o", "json"]);
+                let out = process::run(command, &limits).ok()?;
+                let value: serde_json::Value = serde_json::from_slice(&out).ok()?;
+                let kubectl = value.pointer("/clientVersion/gitVersion")?.as_str()?;
+                Some(match value.get("kustomizeVersion").and_then(|v| v.as_str()) {
+                    Some(kustomize) => format!("kubectl {kubectl} (kustomize {kustomize})"),
+                    None => format!("kubectl {kubectl}"),
+                })
+            }
+        }
+    }
+}
+
+/// How [`render_kustomize_with`] runs the tool.
+#[derive(Debug, Clone)]
+pub struct KustomizeOptions {
+    /// The tool; [`KustomizeTool::find`] when unset.
+    pub tool: Option<KustomizeTool>,
+    /// Wall-clock limit; the tool and everything it started are killed after it.
+    pub timeout: Duration,
+    /// Largest accepted output, in bytes.
+    pub output_limit: u64,
+}
+
+impl Default for KustomizeOptions {
+    fn default() -> Self {
+        KustomizeOptions { tool: None, timeout: DEFAULT_TIMEOUT, output_limit: DEFAULT_OUTPUT_LIMIT }
+    }
+}
+
+/// The version of the Kustomize this process renders with (see
+/// [`KustomizeTool::version`]), asked once per process; `None` when no tool
+/// is installed or it does not answer.
+pub fn kustomize_version() -> Option<String> {
+    static VERSION: OnceLock<Option<String>> = OnceLock::new();
+    VERSION.get_or_init(|| KustomizeTool::find().ok().and_then(|tool| tool.version())).clone()
+}
+
+/// Renders the kustomization at `app_path` (relative to `repo_root`) with
+/// Argo CD's overrides, using the tool this machine offers and the default
+/// limits.
+pub fn render_kustomize(
+    repo_root: &Path,
+    app_path: &str,
+    overrides: &KustomizeSource,
+) -> Result<Vec<Manifest>, RenderError> {
+    render_kustomize_with(repo_root, app_path, overrides, &KustomizeOptions::default())
+}
+
+/// [`render_kustomize`] with an explicit tool and limits.
+///
+/// The output keeps the tool's document order (Kustomize's is deterministic);
+/// each manifest names the app's kustomization file and its document index.
+pub fn render_kustomize_with(
+    repo_root: &Path,
+    app_path: &str,
+    overrides: &KustomizeSource,
+    options: &KustomizeOptions,
+) -> Result<Vec<Manifest>, RenderError> {
+    let root = std::fs::canonicalize(repo_root)
+        .map_err(|_| RenderError::PathNotFound { path: repo_root.display().to_string() })?;
+    let app_rel = normalize(app_path)?;
+    let app_dir = resolve_inside(&root, &app_rel, app_path)?
+        .ok_or_else(|| RenderError::PathNotFound { path: app_path.to_owned() })?;
+    if !app_dir.is_dir() {
+        return Err(RenderError::NotADirectory { path: app_path.to_owned() });
+    }
+    let kustomization =
+        KUSTOMIZATION_FILES.iter().find(|name| app_dir.join(name).is_file()).unwrap_or(&KUSTOMIZATION_FILES[0]);
+    let shown_file =
+        if app_rel.is_empty() { (*kustomization).to_owned() } else { format!("{app_rel}/{kustomization}") };
+
+    let tool = match &options.tool {
+        Some(tool) => tool.clone(),
+        None => KustomizeTool::find()?,
+    };
+
+    // Kept alive until the tool has finished; removed on drop.
+    let scratch;
+    let (dir, rewrites) = if *overrides == KustomizeSource::default() {
+        tree::walk(&root, tree::Walk::Check)?;
+        (app_dir.clone(), vec![(format!("{}/", root.display()), String::new())])
+    } else {
+        scratch = tempfile::Builder::new()
+            .prefix("ferry-kustomize-")
+            .tempdir()
+            .map_err(|source| RenderError::Io { path: "(scratch directory)".to_owned(), source })?;
+        let copy = scratch.path().join("repo");
+        let overlay_dir = scratch.path().join("overlay");
+        let scratch_io = |source| RenderError::Io { path: "(scratch directory)".to_owned(), source };
+        std::fs::create_dir(&copy).map_err(scratch_io)?;
+        std::fs::create_dir(&overlay_dir).map_err(scratch_io)?;
+        let generated = overlay::kustomization(&root, "../repo", &app_rel, overrides)?;
+        tree::walk(&root, tree::Walk::CopyTo(&copy))?;
+        let text = serde_json::to_string_pretty(&generated).map_err(|e| RenderError::Io {
+            path: "(generated overlay)".to_owned(),
+            source: std::io::Error::other(e),
+        })?;
+        // JSON is YAML, so the generated kustomization needs no YAML writer.
+        std::fs::write(overlay_dir.join("kustomization.yaml"), text).map_err(scratch_io)?;
+        let rewrites = vec![
+            (format!("{}/", copy.display()), String::new()),
+            (overlay_dir.display().to_string(), "(generated overlay)".to_owned()),
+            (format!("{}/", root.display()), String::new()),
+        ];
+        (overlay_dir, rewrites)
+    };
+
+    let limits = Limits { timeout: options.timeout, output: options.output_limit };
+    let output = process::run(tool.build_command(&dir), &limits).map_err(|error| match error {
+        RunError::Spawn(e) if e.kind() == std::io::ErrorKind::NotFound => missing(),
+        RunError::Spawn(source) | RunError::Io(source) => RenderError::Io { path: tool.name().to_owned(), source },
+        RunError::TimedOut => RenderError::Timeout { tool: tool.name().to_owned(), seconds: options.timeout.as_secs() },
+        RunError::OutputTooLarge => {
+            RenderError::OutputTooLarge { tool: tool.name().to_owned(), limit: options.output_limit }
+        }
+        RunError::Failed(stderr) => {
+            RenderError::ToolFailed { tool: tool.name().to_owned(), message: shorten(&redact(&stderr, &rewrites)) }
+        }
+    })?;
+
+    let mut manifests = Vec::new();
+    documents::parse_file(&shown_file, &output, &mut manifests)?;
+    Ok(manifests)
+}
+
+fn missing() -> RenderError {
+    RenderError::ToolMissing {
+        tool: "kustomize".to_owned(),
+        hint: "install kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl, \
+               or set FERRY_KUBECTL to a kubectl binary"
+            .to_owned(),
+    }
+}
+
+/// The first executable file called `name` in a PATH directory.
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
+        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Makes a tool's stderr fit to show: scratch paths rewritten to
+/// repository-relative ones, and any `data`/`stringData` content removed,
+/// because Kustomize sometimes prints the resource it failed on and that may
+/// be a Secret.
+fn redact(stderr: &str, rewrites: &[(String, String)]) -> String {
+    let mut text = stderr.to_owned();
+    for (from, to) in rewrites {
+        text = text.replace(from.as_str(), to);
+    }
+    let mut out: Vec<String> = Vec::new();
+    // Indentation of a YAML `data:` block being skipped.
+    let mut skipping: Option<usize> = None;
+    for line in text.lines() {
+        let line = &tidy(line);
+        let indent = line.len() - line.trim_start().len();
+        if let Some(block) = skipping {
+            if !line.trim().is_empty() && indent > block {
+                continue;
+            }
+            skipping = None;
+        }
+        let trimmed = line.trim();
+        if trimmed == "data:" || trimmed == "stringData:" || trimmed == "binaryData:" {
+            skipping = Some(indent);
+            out.push(format!("{line} (redacted)"));
+            continue;
+        }
+        match inline_data() {
+            Some(pattern) => out.push(pattern.replace_all(line, "${key}(redacted)").into_owned()),
+            None => out.push(line.to_owned()),
+        }
+    }
+    out.join("\n")
+}
+
+/// One stderr line without the decoration that differs between kubectl
+/// builds: klog's header (`E1122 02:26:27.462859  2363 run.go:72] "command
+/// failed" err="..."`) and the `error: ` / `Error: ` prefix, so the message is
+/// the same whichever kubectl or kustomize produced it.
+fn tidy(line: &str) -> String {
+    static KLOG: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let klog = KLOG.get_or_init(|| {
+        regex::Regex::new(
+            r#"^[IWEF]\d{4} [0-9:.]+\s+\d+ [^ \]]+\] (?:"command failed" err="(?P<err>.*)"|(?P<rest>.*))$"#,
+        )
+        .ok()
+    });
+    let mut line = line.to_owned();
+    if let Some(captures) = klog.as_ref().and_then(|k| k.captures(&line)) {
+        line = match (captures.name("err"), captures.name("rest")) {
+            (Some(err), _) => err.as_str().replace("\\\"", "\"").replace("\\\\", "\\"),
+            (None, Some(rest)) => rest.as_str().to_owned(),
+            (None, None) => line.clone(),
+        };
+    }
+    for prefix in ["error: ", "Error: "] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    line
+}
+
+/// `data` maps written on one line: JSON (`"data":{...}`), YAML flow
+/// (`data: {...}`) and Go's `map[...]` formatting.
+fn inline_data() -> Option<&'static regex::Regex> {
+    static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(r#"(?P<key>"?\b(?:data|stringData|binaryData)"?\s*:\s*)(?:\{[^{}]*\}|map\[[^\[\]]*\])"#)
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The last lines of `text` that fit in [`MAX_MESSAGE`] bytes, joined with
+/// `; ` so the message is one line; the cause is usually at the end.
+fn shorten(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    let joined = lines.join("; ");
+    if joined.len() <= MAX_MESSAGE {
+        return joined;
+    }
+    let mut start = joined.len() - MAX_MESSAGE;
+    while !joined.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &joined[start..])
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,8 +24,13 @@ use std::path::Path;
 
 pub use detect::detect;
 pub use directory::{DirectoryOptions, render_directory};
-pub use jsonnet::render_jsonnet;
-pub use kustomize::render_kustomize;
+pub use jsonnet::{
+    JSONNET_TIMEOUT, JsonnetLimits, MAX_JSONNET_OUTPUT_BYTES, MAX_JSONNET_STACK_DEPTH, MAX_OVERDUE_EVALUATIONS,
+    jsonnet_version, render_jsonnet, render_jsonnet_with_limits,
+};
+pub use kustomize::{
+    KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with,
+};
 
 /// Files larger than this are refused: real manifests are far smaller, and
 /// the limit keeps a hostile repository from exhausting controller memory.
@@ -162,6 +167,12 @@ pub enum RenderError {
         /// Path relative to the repository root.
         file: String,
         /// The evaluator's message.
+        message: String,
+    },
+    /// The app's source settings contradict each other or are malformed.
+    #[error("invalid source: {message}")]
+    InvalidSource {
+        /// What is wrong.
         message: String,
     },
     /// The source type is known but not supported yet (Helm).

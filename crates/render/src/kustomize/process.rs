@@ -1,0 +1,167 @@
+//! Running a rendering tool to completion, blocking: a timeout enforced by a
+//! watchdog thread, an output limit, and a whole-process-group kill so that
+//! anything the tool spawned (exec plugins, helm) dies with it.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
+
+/// How much of the tool's stderr is kept while reading (its tail); the
+/// message shown is cut further by the caller.
+const STDERR_KEEP: usize = 64 * 1024;
+
+/// How a run ended, when it did not produce output.
+#[derive(Debug)]
+pub(crate) enum RunError {
+    /// The program could not be started.
+    Spawn(std::io::Error),
+    /// Waiting for or reading from the program failed.
+    Io(std::io::Error),
+    /// It ran longer than allowed and was killed.
+    TimedOut,
+    /// Its stdout grew past the limit; it was killed.
+    OutputTooLarge,
+    /// It exited unsuccessfully; the tail of its stderr.
+    Failed(String),
+}
+
+/// Limits for one run.
+pub(crate) struct Limits {
+    /// Wall-clock limit.
+    pub(crate) timeout: Duration,
+    /// Largest accepted stdout, in bytes.
+    pub(crate) output: u64,
+}
+
+/// Kill switch shared by the watchdog and the waiting thread. Armed only while
+/// the child is unreaped: a zombie keeps its pid (and so its group id) from
+/// being reused, so the kill can never hit an unrelated process group.
+struct Switch {
+    armed: bool,
+    timed_out: bool,
+}
+
+/// Runs `command` (stdin closed) and returns its stdout.
+pub(crate) fn run(mut command: Command, limits: &Limits) -> Result<Vec<u8>, RunError> {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = command.spawn().map_err(RunError::Spawn)?;
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    let switch = Arc::new(Mutex::new(Switch { armed: true, timed_out: false }));
+
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let watchdog = {
+        let switch = switch.clone();
+        let timeout = limits.timeout;
+        std::thread::Builder::new()
+            .name("render-watchdog".into())
+            .spawn(move || {
+                // A message or a hang-up both mean the run finished in time.
+                if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+                    let mut state = switch.lock().unwrap_or_else(|poison| poison.into_inner());
+                    if state.armed {
+                        state.timed_out = true;
+                        kill_group(pid);
+                    }
+                }
+            })
+            .map_err(RunError::Io)?
+    };
+
+    let stderr = child.stderr.take();
+    let stderr_reader = std::thread::Builder::new()
+        .name("render-stderr".into())
+        .spawn(move || stderr.map(read_tail).unwrap_or_default())
+        .map_err(RunError::Io);
+
+    let mut too_large = false;
+    let mut stdout = Vec::new();
+    if let Some(pipe) = child.stdout.take() {
+        match pipe.take(limits.output + 1).read_to_end(&mut stdout) {
+            Ok(_) if stdout.len() as u64 > limits.output => {
+                too_large = true;
+                let state = switch.lock().unwrap_or_else(|poison| poison.into_inner());
+                if state.armed {
+                    kill_group(pid);
+                }
+            }
+            Ok(_) => {}
+            // Reading fails only on a broken pipe; the exit status says why.
+            Err(_) => {}
+        }
+    }
+
+    // Wait for the exit without reaping, so the group can still be killed
+    // safely: this removes anything the tool left running (and holding the
+    // stderr pipe open) before the pid is released.
+    wait_exited(pid);
+    {
+        let mut state = switch.lock().unwrap_or_else(|poison| poison.into_inner());
+        state.armed = false;
+        kill_group(pid);
+    }
+    let _ = done_tx.send(());
+    let status = child.wait().map_err(RunError::Io);
+    let _ = watchdog.join();
+    let stderr = match stderr_reader {
+        Ok(handle) => handle.join().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let status = status?;
+
+    let timed_out = switch.lock().unwrap_or_else(|poison| poison.into_inner()).timed_out;
+    if timed_out {
+        return Err(RunError::TimedOut);
+    }
+    if too_large {
+        return Err(RunError::OutputTooLarge);
+    }
+    if !status.success() {
+        return Err(RunError::Failed(String::from_utf8_lossy(&stderr).into_owned()));
+    }
+    Ok(stdout)
+}
+
+/// Reads a pipe to its end, keeping only the last [`STDERR_KEEP`] bytes.
+fn read_tail(mut pipe: impl Read) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buffer[..n]);
+                if kept.len() > 2 * STDERR_KEEP {
+                    kept.drain(..kept.len() - STDERR_KEEP);
+                }
+            }
+        }
+    }
+    if kept.len() > STDERR_KEEP {
+        kept.drain(..kept.len() - STDERR_KEEP);
+    }
+    kept
+}
+
+/// Blocks until the child has exited, leaving it a zombie (not reaped).
+fn wait_exited(pid: Option<Pid>) {
+    let Some(pid) = pid else { return };
+    loop {
+        match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOWAIT) {
+            Err(rustix::io::Errno::INTR) => continue,
+            // Anything else (including ECHILD) means there is nothing to wait for.
+            _ => return,
+        }
+    }
+}
+
+fn kill_group(pid: Option<Pid>) {
+    if let Some(pid) = pid {
+        // Failure means the group is already gone, which is what we want.
+        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    }
+}

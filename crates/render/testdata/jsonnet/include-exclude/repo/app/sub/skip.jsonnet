@@ -1,0 +1,1 @@
+error 'excluded files are not evaluated'

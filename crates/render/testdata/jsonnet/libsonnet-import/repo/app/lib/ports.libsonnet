@@ -1,0 +1,1 @@
+[{ name: 'http', port: 80, targetPort: 8080 }]

@@ -1,0 +1,2 @@
+local svc = import 'lib/service.libsonnet';
+svc.make('api', importstr 'lib/banner.txt')
