@@ -166,6 +166,10 @@ pub struct SyncOperationResult {
     /// The revision synced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The source as it was when the sync started (auto-sync runs again
+    /// when the source changes, even at the same revision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::ApplicationSource>,
     /// One entry per resource touched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceResult>,

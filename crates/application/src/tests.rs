@@ -114,6 +114,7 @@ fn full() -> Application {
             finished_at: Some(time("2026-01-02T03:05:05Z")),
             sync_result: Some(SyncOperationResult {
                 revision: Some("abc123".into()),
+                source: None,
                 resources: vec![ResourceResult {
                     group: String::new(),
                     version: "v1".into(),

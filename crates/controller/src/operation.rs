@@ -132,7 +132,9 @@ pub(crate) async fn advance(
             };
             match resolved {
                 Ok(revision) => {
-                    state.sync_result.get_or_insert_with(Default::default).revision = Some(revision.clone());
+                    let result = state.sync_result.get_or_insert_with(Default::default);
+                    result.revision = Some(revision.clone());
+                    result.source = Some(app.spec.spec.source.clone());
                     revision
                 }
                 Err(problem) => return Ok(finish(app, state, OperationPhase::Error, problem.message, memo, mode)),

@@ -348,8 +348,12 @@ fn auto_sync(
     let last = status.operation_state.as_ref();
     let same_revision = last.is_some_and(|state| {
         let whole_app = state.operation.as_ref().and_then(|o| o.sync.as_ref()).is_some_and(|s| s.resources.is_empty());
+        let result = state.sync_result.as_ref();
+        // A changed source (say, new Kustomize overrides) at the same
+        // revision is a new desired state, as in Argo CD.
         whole_app
-            && state.sync_result.as_ref().and_then(|r| r.revision.as_deref()) == Some(comparison.revision.as_str())
+            && result.and_then(|r| r.revision.as_deref()) == Some(comparison.revision.as_str())
+            && result.and_then(|r| r.source.as_ref()).is_none_or(|source| *source == app.spec.spec.source)
     });
     if !same_revision {
         return AutoSync::Start { self_heal: false };

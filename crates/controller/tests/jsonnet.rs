@@ -25,9 +25,9 @@ fn write_program(repo: &Repo) {
 }
 
 fn jsonnet_app(name: &str, repo: &Repo, tlas: serde_json::Value) -> serde_json::Value {
-    // selfHeal: the controller starts an automated sync once per revision,
-    // so a spec-only change (new TLAs, same commit) is synced as drift.
-    let mut app = app_json(name, &repo.url(), "jsonnet-app", "demo", json!({"prune": true, "selfHeal": true}));
+    // No selfHeal: a spec-only change (new TLAs, same commit) is a new
+    // desired state that auto-sync picks up by itself.
+    let mut app = app_json(name, &repo.url(), "jsonnet-app", "demo", json!({"prune": true}));
     app["spec"]["source"]["directory"] = json!({"jsonnet": {"tlas": tlas}});
     app
 }

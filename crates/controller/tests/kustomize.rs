@@ -82,9 +82,9 @@ async fn argo_style_overrides_apply_and_changing_them_resyncs() {
     let repo = Repo::new();
     write_overlays(&repo);
     repo.commit("overlays");
-    // Self-heal: auto-sync runs once per revision, and changing an override
-    // keeps the revision.
-    let mut app = app_json("web", &repo.url(), "overlays/dev", "demo", json!({"prune": true, "selfHeal": true}));
+    // No selfHeal: changing an override keeps the revision, and auto-sync
+    // still syncs it (the synced source is recorded with the operation).
+    let mut app = app_json("web", &repo.url(), "overlays/dev", "demo", json!({"prune": true}));
     app["spec"]["source"]["kustomize"] =
         json!({"namePrefix": "team-", "images": ["nginx:1.28"], "commonLabels": {"owner": "team"}});
     env.create_app(app).await;
