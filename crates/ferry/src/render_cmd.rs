@@ -1,22 +1,43 @@
 //! `ferry render`: the manifests the controller would apply for a local
-//! directory, rendered offline with the same detection, engine and options.
+//! directory, rendered offline with the same detection, engine and options;
+//! also a committed revision of its repository (`--revision`, `--repo`), and
+//! the hydrated diff between a revision and the working tree
+//! (`--diff-against`).
 
-use std::path::{Path, PathBuf};
+mod compare;
+mod revision;
+
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use application::{ApplicationSource, DirectorySource, JsonnetSource, JsonnetVar, KustomizeReplica, KustomizeSource};
 use clap::Args;
 
-use crate::cli::Format;
+use crate::cli::{self, Format};
+use revision::Repository;
 
 /// Arguments of `ferry render`.
 #[derive(Args)]
 pub struct RenderArgs {
-    /// The app's directory (its `spec.source.path` is this, relative to the repository root)
+    /// The app's directory (its `spec.source.path` is this, relative to the repository root);
+    /// with --repo, the app's path inside that repository
     path: PathBuf,
     /// The repository root (default: the nearest directory above PATH holding `.git`)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "repo")]
     repo_root: Option<PathBuf>,
+    /// Render this committed revision instead of the working tree: a branch, tag or commit
+    /// (of the local repository, anything git understands, such as HEAD~1)
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
+    /// The repository to render from (default: the local repository holding PATH);
+    /// without --revision, its default branch
+    #[arg(long, value_name = "URL")]
+    repo: Option<String>,
+    /// Print the hydrated diff from revision REV to PATH as it is now (or to --revision);
+    /// exits 1 when there are differences, 0 when none
+    #[arg(long, value_name = "REV")]
+    diff_against: Option<String>,
     /// Kustomize image override (`name=newName:tag`, `name:tag`, `name@digest`); repeatable
     #[arg(long = "kustomize-image", value_name = "IMAGE")]
     kustomize_images: Vec<String>,
@@ -65,20 +86,81 @@ pub struct RenderArgs {
     /// Jsonnet library path (relative to the repository root); repeatable
     #[arg(long = "jsonnet-lib", value_name = "DIR")]
     jsonnet_libs: Vec<String>,
-    /// Output format: multi-document YAML, or a JSON list
+    /// Output format: multi-document YAML, or a JSON list (not used by --diff-against)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
     output: Format,
 }
 
-/// Renders and prints.
+/// Renders and prints; with `--diff-against`, fails with [`cli::Exit`]`(1)`
+/// after printing when there are differences.
 pub fn run(args: &RenderArgs) -> Result<()> {
-    let (root, source) = source_of(args)?;
-    let detected = render::detect(&root, &source).with_context(|| format!("cannot render {}", args.path.display()))?;
-    let manifests = render::render(&root, &source.path, &detected)
-        .with_context(|| format!("cannot render {}", args.path.display()))?;
-    let objects: Vec<&serde_json::Value> = manifests.iter().map(|m| &m.object).collect();
-    print!("{}", format_output(&objects, args.output)?);
-    Ok(())
+    let location = locate(args)?;
+    let source = source_of(args, location.app_path.clone())?;
+    let shown = args.path.display().to_string();
+    let mut repository = match (&args.repo, &location.checkout) {
+        (Some(url), _) => Some(Repository::open(url.clone(), None)?),
+        (None, Some(root)) if args.revision.is_some() || args.diff_against.is_some() => {
+            let root_text = root.to_str().context("the repository path is not UTF-8")?;
+            Some(Repository::open(format!("file://{root_text}"), Some(root.clone()))?)
+        }
+        (None, _) => None,
+    };
+
+    // The side printed, or compared with the base: the working tree unless
+    // a revision (or another repository) is asked for.
+    let (current, current_label) = match (&mut repository, &location.checkout) {
+        (Some(repo), _) if args.revision.is_some() || args.repo.is_some() => {
+            let revision = args.revision.as_deref().unwrap_or("HEAD");
+            (render_revision(repo, revision, &source, &shown, Missing::Fail)?, revision.to_owned())
+        }
+        (_, Some(root)) => (render_tree(root, &source, &shown)?, "working tree".to_owned()),
+        (_, None) => bail!("nothing to render: pass --revision or a local PATH"),
+    };
+
+    let Some(base) = &args.diff_against else {
+        let objects: Vec<&serde_json::Value> = current.iter().collect();
+        print!("{}", format_output(&objects, args.output)?);
+        return Ok(());
+    };
+    let Some(repo) = &mut repository else { bail!("--diff-against needs a git repository") };
+    // An app that did not exist at the base is all additions.
+    let before = render_revision(repo, base, &source, &shown, Missing::Empty)?;
+    let text = compare::hydrated_diff(&before, &current, &compare::Labels { old: base, new: &current_label });
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("cannot write the diff")?;
+    if text.is_empty() { Ok(()) } else { Err(cli::Exit(1).into()) }
+}
+
+/// What to do when the app's path does not exist at a revision.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Report it, as the controller would.
+    Fail,
+    /// Render nothing (the base of a diff that adds the app).
+    Empty,
+}
+
+/// The objects of the app in the directory tree at `root`.
+fn render_tree(root: &Path, source: &ApplicationSource, shown: &str) -> Result<Vec<serde_json::Value>> {
+    let detected = render::detect(root, source).with_context(|| format!("cannot render {shown}"))?;
+    let manifests = render::render(root, &source.path, &detected).with_context(|| format!("cannot render {shown}"))?;
+    Ok(manifests.into_iter().map(|m| m.object).collect())
+}
+
+/// The objects of the app at `revision` of the repository.
+fn render_revision(
+    repo: &mut Repository,
+    revision: &str,
+    source: &ApplicationSource,
+    shown: &str,
+    missing: Missing,
+) -> Result<Vec<serde_json::Value>> {
+    let root =
+        repo.snapshot(revision).with_context(|| format!("cannot read revision {revision:?} of {}", repo.url()))?;
+    if missing == Missing::Empty && std::fs::symlink_metadata(root.join(&source.path)).is_err() {
+        return Ok(Vec::new());
+    }
+    render_tree(&root, source, &format!("{shown} at revision {revision:?}"))
 }
 
 /// The documents as the chosen format; YAML has one `---`-led document per object.
@@ -96,8 +178,19 @@ fn format_output(objects: &[&serde_json::Value], format: Format) -> Result<Strin
     }
 }
 
-/// The repository root and the app's source as the controller would see it.
-fn source_of(args: &RenderArgs) -> Result<(PathBuf, ApplicationSource)> {
+/// Where the app is.
+struct Location {
+    /// The local repository root holding PATH (none with --repo).
+    checkout: Option<PathBuf>,
+    /// The app's path relative to the repository root, `/`-separated.
+    app_path: String,
+}
+
+/// The repository root and the app's path in it.
+fn locate(args: &RenderArgs) -> Result<Location> {
+    if args.repo.is_some() {
+        return Ok(Location { checkout: None, app_path: path_in_repository(&args.path)? });
+    }
     let dir = std::fs::canonicalize(&args.path).with_context(|| format!("cannot open {}", args.path.display()))?;
     if !dir.is_dir() {
         bail!("{} is not a directory", args.path.display());
@@ -110,12 +203,33 @@ fn source_of(args: &RenderArgs) -> Result<(PathBuf, ApplicationSource)> {
     let Ok(inside) = dir.strip_prefix(&root) else {
         bail!("{} is not inside the repository root {}", args.path.display(), root.display());
     };
-    let path = inside
+    let app_path = inside
         .components()
         .map(|c| c.as_os_str().to_str().context("the path is not UTF-8"))
         .collect::<Result<Vec<_>>>()?
         .join("/");
+    Ok(Location { checkout: Some(root), app_path })
+}
 
+/// PATH as a path inside a repository given by URL: `/`-separated, no `.`
+/// segments. `..` is kept so the render refuses it as escaping the repository.
+fn path_in_repository(path: &Path) -> Result<String> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_str().context("the path is not UTF-8")?),
+            Component::ParentDir => parts.push(".."),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                bail!("with --repo, PATH is the app's path inside the repository, not {}", path.display())
+            }
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// The app's source as the controller would see it.
+fn source_of(args: &RenderArgs, path: String) -> Result<ApplicationSource> {
     let kustomize = KustomizeSource {
         name_prefix: args.kustomize_name_prefix.clone(),
         name_suffix: args.kustomize_name_suffix.clone(),
@@ -174,7 +288,7 @@ fn source_of(args: &RenderArgs) -> Result<(PathBuf, ApplicationSource)> {
         directory: (directory != DirectorySource::default()).then_some(directory),
         kustomize: (kustomize != KustomizeSource::default()).then_some(kustomize),
     };
-    Ok((root, source))
+    Ok(source)
 }
 
 /// `KEY=VALUE` → its two halves.
