@@ -216,7 +216,7 @@ impl Clusters {
 
 /// Drives the cluster Secret watch until the controller shuts down or its
 /// state is dropped. Errors are retried with backoff by the stream itself.
-async fn watch_secrets(
+pub(crate) async fn watch_secrets(
     stream: impl futures::Stream<Item = Result<watcher::Event<Secret>, watcher::Error>> + Send + 'static,
     mut stopped: oneshot::Receiver<()>,
     mut shutdown: watch::Receiver<bool>,

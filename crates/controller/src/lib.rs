@@ -185,7 +185,7 @@ pub async fn run(
     let store = controller.store();
     let context = Arc::new(Context {
         apps,
-        repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone()),
+        repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone(), shutdown.clone()),
         clusters: clusters::Clusters::new(client.clone(), shutdown.clone(), trigger.clone(), metrics.clone()),
         renders: renders::Renders::default(),
         memo: reconcile::Memo::default(),
@@ -244,7 +244,7 @@ pub async fn compare_once(
     let config = ControllerConfig::new(cache_dir);
     let context = Context {
         apps: Api::namespaced(client.clone(), application::NAMESPACE),
-        repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone()),
+        repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone(), shutdown.clone()),
         clusters: clusters::Clusters::new(client, shutdown, trigger.clone(), metrics.clone()),
         renders: renders::Renders::default(),
         memo: reconcile::Memo::default(),

@@ -11,16 +11,23 @@ use std::time::{Duration, Instant};
 
 use application::secrets::{RepoSecret, SECRET_TYPE_LABEL};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ListParams;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use tokio::sync::{oneshot, watch};
 use source::{Credentials, GitCache, SourceError};
 
 use crate::Metrics;
 
+/// How long a fetch waits for the first list of repository Secrets.
+const SECRETS_WAIT: Duration = Duration::from_secs(10);
+
 /// The fetch state of every repo apps use.
 pub(crate) struct Repos {
     git: GitCache,
-    client: Client,
+    /// Repository Secrets, watched: a fetch never waits on an API list.
+    secrets: Store<Secret>,
+    _stop_secrets: oneshot::Sender<()>,
     poll: Duration,
     metrics: Arc<Metrics>,
     state: Mutex<HashMap<String, Arc<tokio::sync::Mutex<RepoState>>>>,
@@ -60,8 +67,23 @@ pub(crate) enum Fetched {
 }
 
 impl Repos {
-    pub(crate) fn new(git: GitCache, client: Client, poll: Duration, metrics: Arc<Metrics>) -> Self {
-        Repos { git, client, poll, metrics, state: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(
+        git: GitCache,
+        client: Client,
+        poll: Duration,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let api: Api<Secret> = Api::namespaced(client, application::NAMESPACE);
+        let config = watcher::Config::default().labels(&format!("{SECRET_TYPE_LABEL}=repository"));
+        let (secrets, writer) = reflector::store();
+        let (stop_secrets, stopped) = oneshot::channel();
+        tokio::spawn(crate::clusters::watch_secrets(
+            reflector::reflector(writer, watcher(api, config)).default_backoff(),
+            stopped,
+            shutdown,
+        ));
+        Repos { git, secrets, _stop_secrets: stop_secrets, poll, metrics, state: Mutex::new(HashMap::new()) }
     }
 
     fn entry(&self, repo: &str) -> Arc<tokio::sync::Mutex<RepoState>> {
@@ -146,18 +168,12 @@ impl Repos {
     /// templates do. Unreadable Secrets are skipped: they cannot be used, and
     /// a public repo must still work.
     async fn credentials(&self, repo: &str) -> Option<Credentials> {
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), application::NAMESPACE);
-        let params = ListParams::default().labels(&format!("{SECRET_TYPE_LABEL}=repository"));
-        let list = match secrets.list(&params).await {
-            Ok(list) => list,
-            Err(error) => {
-                tracing::warn!(%error, "list repository secrets");
-                return None;
-            }
-        };
+        if tokio::time::timeout(SECRETS_WAIT, self.secrets.wait_until_ready()).await.is_err() {
+            tracing::warn!("no list of repository secrets yet; fetching without credentials");
+        }
+        let list = self.secrets.state();
         let wanted = source::normalize_url(repo);
-        list.items
-            .iter()
+        list.iter()
             .filter_map(|secret| RepoSecret::from_secret(secret).ok())
             .filter(|candidate| {
                 let url = source::normalize_url(&candidate.url);
