@@ -472,7 +472,8 @@ pub(crate) async fn resolve_revision(
     match context.repos.ensure_fresh(repo, freshness).await {
         Ok(Fetched::Yes) => context.enqueue_repo(&source::normalize_url(repo)),
         Ok(Fetched::No) => {}
-        Err(message) => return Err(Problem::comparison(format!("repository {}: {message}", strip_userinfo(repo)))),
+        // The source's errors name the repository already.
+        Err(message) => return Err(Problem::comparison(message)),
     }
     context
         .repos
@@ -560,19 +561,4 @@ fn compare_key(
 
 fn string_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
     object.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// A URL without `user:password@`, for messages.
-pub(crate) fn strip_userinfo(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host))
-                if !rest.split('/').next().unwrap_or_default().is_empty() && rest.find('@') < rest.find('/') =>
-            {
-                format!("{scheme}://{host}")
-            }
-            _ => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }

@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use tokio::sync::{oneshot, watch};
 use source::{Credentials, GitCache, SourceError};
+use tokio::sync::{oneshot, watch};
 
 use crate::Metrics;
 

@@ -28,9 +28,7 @@ pub use jsonnet::{
     JSONNET_TIMEOUT, JsonnetLimits, MAX_JSONNET_OUTPUT_BYTES, MAX_JSONNET_STACK_DEPTH, MAX_OVERDUE_EVALUATIONS,
     jsonnet_version, render_jsonnet, render_jsonnet_with_limits,
 };
-pub use kustomize::{
-    KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with,
-};
+pub use kustomize::{KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with};
 
 /// Files larger than this are refused: real manifests are far smaller, and
 /// the limit keeps a hostile repository from exhausting controller memory.

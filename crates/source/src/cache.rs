@@ -298,7 +298,7 @@ impl Inner {
                 SourceError::Timeout { repo: url.display.clone(), timeout: self.config.fetch_timeout }
             }
             RunError::Failed(stderr) => {
-                SourceError::Fetch { repo: url.display.clone(), message: mask_secrets(&stderr, secrets) }
+                SourceError::Fetch { repo: url.display.clone(), message: explain(&mask_secrets(&stderr, secrets)) }
             }
         })
     }
@@ -453,4 +453,19 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         path: PathBuf::new(),
         error: Arc::new(std::io::Error::other(e.to_string())),
     })
+}
+
+/// git's wording for "the server wants credentials and none were given"
+/// (prompts are disabled) means nothing to most users; say what to do.
+fn explain(message: &str) -> String {
+    let asked_for_credentials = message.contains("terminal prompts disabled")
+        || message.contains("could not read Username")
+        || message.contains("could not read Password");
+    if asked_for_credentials {
+        "authentication required: the server asked for credentials and none are configured for this repository \
+         (add a repository Secret, e.g. with `ferry repo add`)"
+            .to_owned()
+    } else {
+        message.to_owned()
+    }
 }
