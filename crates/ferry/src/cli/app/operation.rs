@@ -113,7 +113,7 @@ pub enum SyncProgress {
     /// Not finished; the message says what it is doing, when known.
     Pending(String),
     /// Finished with this phase (Succeeded, Failed or Error).
-    Done(OperationState),
+    Done(Box<OperationState>),
 }
 
 /// Where the sync requested at `baseline` stands, from the app as read now.
@@ -125,7 +125,7 @@ pub fn sync_progress(app: &Application, baseline: &Baseline) -> SyncProgress {
     let current = state.filter(|s| s.started_at.0 >= baseline.requested_at || Some(*s) != baseline.previous.as_ref());
     let terminal = current.filter(|s| is_terminal(s.phase));
     match (app.spec.operation.is_some(), terminal, current) {
-        (false, Some(done), _) => SyncProgress::Done(done.clone()),
+        (false, Some(done), _) => SyncProgress::Done(Box::new(done.clone())),
         (_, _, Some(s)) if !is_terminal(s.phase) => {
             let phase = format!("{:?}", s.phase);
             SyncProgress::Pending(match &s.message {

@@ -133,7 +133,7 @@ fn sync_wait_follows_the_controller_contract() {
     assert!(matches!(sync_progress(&app_with(true, Some(failed.clone())), &baseline), SyncProgress::Pending(_)));
     // Terminal and cleared: done.
     let p = sync_progress(&app_with(false, Some(failed.clone())), &baseline);
-    assert_eq!(p, SyncProgress::Done(failed));
+    assert_eq!(p, SyncProgress::Done(Box::new(failed)));
     // A controller clock behind the CLI's: a new state is still recognised.
     let behind = state(OperationPhase::Succeeded, 150, "done");
     assert!(matches!(sync_progress(&app_with(false, Some(behind)), &baseline), SyncProgress::Done(_)));
