@@ -27,7 +27,9 @@ pub(crate) enum OperationField {
 /// Tracks what was last written, so the next patch holds only the changes.
 pub(crate) struct StatusWriter {
     name: String,
-    base: Value,
+    /// The status as last read or written; serialised only when a write
+    /// needs the difference (most reconciles change nothing).
+    base: ApplicationStatus,
     resource_version: Option<String>,
     /// The resourceVersion of this writer's last write, if it wrote.
     written: Option<String>,
@@ -37,10 +39,9 @@ pub(crate) struct StatusWriter {
 
 impl StatusWriter {
     pub(crate) fn new(app: &Application) -> Self {
-        let status = app.status.clone().unwrap_or_default();
         StatusWriter {
             name: app.metadata.name.clone().unwrap_or_default(),
-            base: serde_json::to_value(&status).unwrap_or(Value::Null),
+            base: app.status.clone().unwrap_or_default(),
             resource_version: app.metadata.resource_version.clone(),
             written: None,
             operation_present: app.spec.operation.is_some(),
@@ -67,10 +68,13 @@ impl StatusWriter {
         operation: &OperationField,
         consume_refresh: bool,
     ) -> Result<(), kube::Error> {
-        let new = serde_json::to_value(status).unwrap_or(Value::Null);
         let mut patch = Map::new();
-        if let Some(changes) = merge_diff(&self.base, &new) {
-            patch.insert("status".into(), changes);
+        if *status != self.base {
+            let old = serde_json::to_value(&self.base).unwrap_or(Value::Null);
+            let new = serde_json::to_value(status).unwrap_or(Value::Null);
+            if let Some(changes) = merge_diff(&old, &new) {
+                patch.insert("status".into(), changes);
+            }
         }
         let mut metadata = Map::new();
         match operation {
@@ -97,7 +101,7 @@ impl StatusWriter {
         let written =
             context.apps.patch(&self.name, &PatchParams::default(), &Patch::Merge(Value::Object(patch))).await?;
         context.metrics.status_written();
-        self.base = new;
+        self.base = status.clone();
         self.resource_version = written.metadata.resource_version;
         self.written = self.resource_version.clone();
         match operation {
