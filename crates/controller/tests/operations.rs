@@ -307,9 +307,8 @@ async fn failed_apply_is_retried_up_to_the_limit_then_fails() {
     assert!(message.contains("ConfigMap bad") && message.contains("spec"), "{message}");
     assert_eq!(history_len(&app), 0);
     // A failed revision is not synced again automatically.
-    for _ in 0..10 {
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-        let again = env.app("retry").await;
+    for _ in 0..2 {
+        let again = env.wait_reconciled("retry", 1).await;
         assert_eq!(again.status.as_ref().and_then(|s| s.operation_state.as_ref()).map(|s| s.retry_count), Some(2));
         assert_eq!(operation_phase(&again), Some(OperationPhase::Failed));
     }

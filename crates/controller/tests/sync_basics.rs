@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use application::{OperationPhase, SyncStatusCode};
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -66,17 +64,13 @@ async fn pushed_change_is_picked_up_by_polling_and_stays_synced() {
     assert_eq!(maps.get("settings").await.unwrap().data.unwrap()["value"], "two");
 
     // No false OutOfSync: the app keeps comparing Synced over several polls.
-    let resource_version = env.app("poll").await.metadata.resource_version;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        let app = env.app("poll").await;
+        let app = env.wait_reconciled("poll", 1).await;
         assert_eq!(sync_status(&app), Some(SyncStatusCode::Synced));
     }
-    // And nothing is rewritten when nothing changed (no hot loop): at most
-    // the periodic reconciledAt.
+    // And no sync ran again: nothing changed in git or the cluster.
     let app = env.app("poll").await;
     assert_eq!(app.status.as_ref().unwrap().history.len(), 2);
-    let _ = resource_version;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -115,8 +109,9 @@ async fn drift_without_self_heal_stays_out_of_sync() {
         .await
         .unwrap();
     env.wait_app("drift", "OutOfSync", |app| sync_status(app) == Some(SyncStatusCode::OutOfSync)).await;
-    // Auto-sync ran once for this revision; without self-heal it does not undo drift.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Auto-sync ran once for this revision; without self-heal it does not
+    // undo drift, however many times the app is compared again.
+    env.wait_reconciled("drift", 2).await;
     assert_eq!(maps.get("settings").await.unwrap().data.unwrap()["value"], "drifted");
 }
 

@@ -25,6 +25,15 @@ fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// How many reconciles the controller has run, from `/metrics`.
+async fn reconciles(addr: SocketAddr) -> f64 {
+    let (_, text) = request(addr, "GET", "/metrics", &[], Vec::new()).await;
+    text.lines()
+        .filter(|line| line.starts_with("ferry_reconciles_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// One HTTP/1.1 request; the status code and body.
 async fn request(
     addr: SocketAddr,
@@ -133,13 +142,15 @@ async fn signed_push_webhook_syncs_the_new_commit_and_bad_signature_is_refused()
     )
     .await;
     assert_eq!(status, 401, "an unsigned payload is refused when a secret is set: {text}");
-    // With an hour-long poll interval nothing else fetches: the app stays
-    // at the first commit (observed over a few reconciles' worth of time).
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let app = env.app("hooked").await;
-        assert_eq!(revision(&app).as_deref(), Some(first.as_str()), "refreshed without a valid webhook");
-    }
+    // With an hour-long poll interval nothing else fetches: after a
+    // reconcile that follows the refused webhooks (woken by a label change,
+    // counted on /metrics), the app is still at the first commit.
+    let before = reconciles(addr).await;
+    env.patch_app("hooked", json!({"metadata": {"labels": {"poke": "1"}}})).await;
+    common::eventually("a reconcile after the refused webhooks", || async move { reconciles(addr).await > before })
+        .await;
+    let app = env.app("hooked").await;
+    assert_eq!(revision(&app).as_deref(), Some(first.as_str()), "refreshed without a valid webhook");
 
     // The signed push is accepted and the new commit synced.
     let (status, text) = request(

@@ -167,6 +167,18 @@ impl Env {
         }
     }
 
+    /// Waits until the controller has re-compared the app `times` more times
+    /// (each periodic reconcile moves `status.reconciledAt`, once per poll
+    /// interval), so a test can check that something did *not* happen.
+    pub async fn wait_reconciled(&self, name: &str, times: usize) -> Application {
+        let mut app = self.app(name).await;
+        for _ in 0..times {
+            let seen = reconciled_at(&app);
+            app = self.wait_app(name, "another reconcile", |now| reconciled_at(now) != seen).await;
+        }
+        app
+    }
+
     pub async fn wait_synced_healthy(&self, name: &str) -> Application {
         self.wait_app(name, "Synced and Healthy", is_synced_healthy).await
     }
@@ -182,6 +194,10 @@ pub fn is_synced_healthy(app: &Application) -> bool {
     status.and_then(|s| s.sync.as_ref()).is_some_and(|s| s.status == application::SyncStatusCode::Synced)
         && status.and_then(|s| s.health.as_ref()).is_some_and(|h| h.status == health::HealthStatus::Healthy)
         && app.spec.operation.is_none()
+}
+
+pub fn reconciled_at(app: &Application) -> Option<String> {
+    app.status.as_ref().and_then(|s| s.reconciled_at.as_ref()).map(|t| t.0.to_string())
 }
 
 pub fn sync_status(app: &Application) -> Option<application::SyncStatusCode> {
