@@ -12,28 +12,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use serde_json::{Value, json};
-
-/// Makes the simulator keep containers of images matching `pattern`
-/// running and unready forever.
-async fn set_never_ready(env: &Env, pattern: &str) {
-    let maps: Api<ConfigMap> = Api::namespaced(env.client(), "ferry-system");
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "ferry-simulator", "namespace": "ferry-system"},
-        "data": {"neverReady": pattern},
-    }))
-    .unwrap();
-    if maps.get_opt("ferry-simulator").await.unwrap().is_some() {
-        maps.patch("ferry-simulator", &PatchParams::default(), &Patch::Merge(json!({"data": {"neverReady": pattern}})))
-            .await
-            .unwrap();
-    } else {
-        maps.create(&PostParams::default(), &cm).await.unwrap();
-    }
-}
 
 fn state(app: &Application) -> OperationState {
     app.status.as_ref().and_then(|s| s.operation_state.clone()).expect("an operation state")

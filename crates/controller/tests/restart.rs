@@ -13,37 +13,9 @@ use common::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{ListParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-
-/// Makes the simulator keep containers of images matching `pattern`
-/// running and unready (a hook Job of such an image never completes), or
-/// lifts that with an empty pattern.
-async fn set_never_ready(env: &Env, pattern: &str) {
-    let maps: Api<ConfigMap> = Api::namespaced(env.client(), "ferry-system");
-    let cm: ConfigMap = serde_json::from_value(json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "ferry-simulator", "namespace": "ferry-system"},
-        "data": {"neverReady": pattern},
-    }))
-    .unwrap();
-    match maps.get_opt("ferry-simulator").await.unwrap() {
-        Some(_) => {
-            maps.patch(
-                "ferry-simulator",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"data": {"neverReady": pattern}})),
-            )
-            .await
-            .unwrap();
-        }
-        None => {
-            maps.create(&PostParams::default(), &cm).await.unwrap();
-        }
-    }
-}
 
 fn hook_phase_of(app: &application::Application, name: &str) -> Option<HookPhase> {
     app.status

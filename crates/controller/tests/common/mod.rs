@@ -231,6 +231,28 @@ pub fn app_json(name: &str, repo: &str, path: &str, namespace: &str, automated: 
     spec
 }
 
+/// Makes the simulator keep containers of images matching `pattern`
+/// running and unready (a hook Job of such an image never completes), or
+/// lifts that with an empty pattern.
+pub async fn set_never_ready(env: &Env, pattern: &str) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let maps: Api<ConfigMap> = Api::namespaced(env.client(), "ferry-system");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ferry-simulator", "namespace": "ferry-system"},
+        "data": {"neverReady": pattern},
+    }))
+    .unwrap();
+    if maps.get_opt("ferry-simulator").await.unwrap().is_some() {
+        maps.patch("ferry-simulator", &PatchParams::default(), &Patch::Merge(json!({"data": {"neverReady": pattern}})))
+            .await
+            .unwrap();
+    } else {
+        maps.create(&PostParams::default(), &cm).await.unwrap();
+    }
+}
+
 /// Polls `check` until it holds (60 s deadline).
 pub async fn eventually<F, Fut>(what: &str, check: F)
 where
