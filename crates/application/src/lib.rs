@@ -31,9 +31,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use source::{
-    ApplicationDestination, ApplicationSource, Backoff, DirectorySource, IgnoreDifference, JsonnetSource, JsonnetVar,
-    KustomizePatch, KustomizeReplica, KustomizeSelector, KustomizeSource, RetryStrategy, SyncPolicy,
-    SyncPolicyAutomated,
+    ApplicationDestination, ApplicationSource, Backoff, DirectorySource, HelmFileParameter, HelmParameter, HelmSource,
+    IgnoreDifference, JsonnetSource, JsonnetVar, KustomizePatch, KustomizeReplica, KustomizeSelector, KustomizeSource, PluginEnv, PluginParameter, PluginSource, RetryStrategy,
+    SyncPolicy, SyncPolicyAutomated,
 };
 pub use status::{
     ApplicationCondition, ApplicationConditionType, ApplicationStatus, HealthState, HookPhase, OperationPhase,

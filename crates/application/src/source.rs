@@ -31,6 +31,125 @@ pub struct ApplicationSource {
     /// Options for a Kustomize app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kustomize: Option<KustomizeSource>,
+    /// Options for a Helm chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSource>,
+    /// A config-management plugin renders this app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<PluginSource>,
+    /// Name of a chart in a Helm repository: set when `repoURL` is a Helm
+    /// chart repository (`https://…` serving `index.yaml`) or an OCI registry
+    /// (`oci://host/path`) rather than git. `targetRevision` is then the
+    /// chart version (or a semver range).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+}
+
+/// Helm options (`spec.source.helm`, as in Argo CD).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmSource {
+    /// Values files, relative to the chart directory, merged in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub value_files: Vec<String>,
+    /// Values as a YAML string, merged after the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<String>,
+    /// Values as an object; wins over `values` when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    pub values_object: Option<serde_json::Value>,
+    /// `--set` style parameters, applied last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<HelmParameter>,
+    /// `--set-file` style parameters: a value read from a file in the repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_parameters: Vec<HelmFileParameter>,
+    /// Release name; the app's name when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Namespace the chart renders for; the destination namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Leave out the chart's `crds/` directory.
+    #[serde(default)]
+    pub skip_crds: bool,
+    /// Treat a missing values file as empty instead of failing.
+    #[serde(default)]
+    pub ignore_missing_value_files: bool,
+    /// Kubernetes version the chart sees as `.Capabilities.KubeVersion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// API versions the chart sees as `.Capabilities.APIVersions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_versions: Vec<String>,
+}
+
+/// A `--set` parameter.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmParameter {
+    /// Dotted path, as `--set` takes it (`image.tag`, `list[0]`).
+    pub name: String,
+    /// The value.
+    pub value: String,
+    /// Keep the value a string (`--set-string`) instead of guessing its type.
+    #[serde(default)]
+    pub force_string: bool,
+}
+
+/// A `--set-file` parameter.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmFileParameter {
+    /// Dotted path of the value.
+    pub name: String,
+    /// File whose content becomes the value, relative to the chart directory.
+    pub path: String,
+}
+
+/// A config-management plugin source (`spec.source.plugin`, as in Argo CD).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginSource {
+    /// The plugin's name in ferry's plugin config; discovered from the files
+    /// at the path when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Environment for the plugin's commands, each passed as
+    /// `ARGOCD_ENV_<name>` (Argo CD's prefix, so plugins port unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<PluginEnv>,
+    /// Parameters, passed as `PARAM_<NAME>` and as JSON in `ARGOCD_APP_PARAMETERS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<PluginParameter>,
+}
+
+/// One plugin environment variable.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginEnv {
+    /// Its name, without the prefix.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// One plugin parameter: a string, an array or a map.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginParameter {
+    /// Its name.
+    pub name: String,
+    /// A string value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string: Option<String>,
+    /// An array value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub array: Vec<String>,
+    /// A map value.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub map: std::collections::BTreeMap<String, String>,
 }
 
 /// Argo CD's Kustomize overrides, applied through a generated overlay in a

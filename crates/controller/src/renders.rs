@@ -58,11 +58,12 @@ impl Renders {
         // block, so neither runs on the async workers.
         let outcome = tokio::task::spawn_blocking(move || {
             let detected = render::detect(&root, &spec)?;
-            render::render(&root, &spec.path, &detected)
+            let app = render::AppInfo::default();
+            render::render(&root, &spec.path, &detected, &app, &render::Toolbox::default())
         })
         .await;
         let rendered: Rendered = Arc::new(match outcome {
-            Ok(Ok(manifests)) => Ok(Arc::new(manifests.into_iter().map(|m| m.object).collect())),
+            Ok(Ok(rendered)) => Ok(Arc::new(rendered.manifests.into_iter().map(|m| m.object).collect())),
             Ok(Err(error)) => Err(crate::error_chain(&error)),
             Err(join) => Err(format!("render task failed: {join}")),
         });

@@ -143,8 +143,10 @@ enum Missing {
 /// The objects of the app in the directory tree at `root`.
 fn render_tree(root: &Path, source: &ApplicationSource, shown: &str) -> Result<Vec<serde_json::Value>> {
     let detected = render::detect(root, source).with_context(|| format!("cannot render {shown}"))?;
-    let manifests = render::render(root, &source.path, &detected).with_context(|| format!("cannot render {shown}"))?;
-    Ok(manifests.into_iter().map(|m| m.object).collect())
+    let app = render::AppInfo::default();
+    let rendered = render::render(root, &source.path, &detected, &app, &render::Toolbox::default())
+        .with_context(|| format!("cannot render {shown}"))?;
+    Ok(rendered.manifests.into_iter().map(|m| m.object).collect())
 }
 
 /// The objects of the app at `revision` of the repository.
@@ -287,6 +289,7 @@ fn source_of(args: &RenderArgs, path: String) -> Result<ApplicationSource> {
         // spec an Application with these fields would have.
         directory: (directory != DirectorySource::default()).then_some(directory),
         kustomize: (kustomize != KustomizeSource::default()).then_some(kustomize),
+        ..ApplicationSource::default()
     };
     Ok(source)
 }

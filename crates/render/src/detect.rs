@@ -14,10 +14,11 @@ pub(crate) const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustom
 
 /// The [`Source`] for an app's spec and the files at its path.
 ///
-/// Explicit fields win: `kustomize` → Kustomize, `directory.jsonnet` →
-/// Jsonnet; setting both `kustomize` and `directory` is refused, as in Argo
-/// CD (an empty `directory: {}` does not count). Otherwise the files directly at the path decide: a kustomization →
-/// Kustomize, `Chart.yaml` → Helm (not supported yet), any `*.jsonnet` →
+/// Explicit fields win: `kustomize` → Kustomize, `helm` or `chart` → Helm,
+/// `plugin` → a plugin, `directory.jsonnet` → Jsonnet; setting more than one
+/// of them is refused, as in Argo CD (an empty `directory: {}` does not
+/// count). Otherwise the files directly at the path decide: a kustomization →
+/// Kustomize, `Chart.yaml` → Helm, any `*.jsonnet` →
 /// Jsonnet, else a plain directory. A `directory` block without `jsonnet`
 /// still makes the app a directory (never Kustomize or Helm), but its
 /// `*.jsonnet` files are evaluated, as Argo CD's directory type does.
@@ -28,13 +29,28 @@ pub(crate) const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustom
 pub fn detect(repo_root: &Path, source: &ApplicationSource) -> Result<Source, RenderError> {
     // An empty `directory: {}` (as UIs write it) says nothing, as in Argo CD.
     let directory = source.directory.as_ref().filter(|d| **d != DirectorySource::default());
+    let explicit: Vec<&str> = [
+        ("directory", directory.is_some()),
+        ("kustomize", source.kustomize.is_some()),
+        ("helm", source.helm.is_some() || source.chart.is_some()),
+        ("plugin", source.plugin.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if explicit.len() > 1 {
+        return Err(RenderError::InvalidSource {
+            message: format!("spec.source sets {}; choose one", explicit.join(" and ")),
+        });
+    }
     if let Some(kustomize) = &source.kustomize {
-        if directory.is_some() {
-            return Err(RenderError::InvalidSource {
-                message: "both spec.source.kustomize and spec.source.directory are set; choose one".to_owned(),
-            });
-        }
         return Ok(Source::Kustomize(kustomize.clone()));
+    }
+    if let Some(plugin) = &source.plugin {
+        return Ok(Source::Plugin(plugin.clone()));
+    }
+    if source.helm.is_some() || source.chart.is_some() {
+        return Ok(Source::Helm(source.helm.clone().unwrap_or_default()));
     }
     let options = directory_options(directory);
     if let Some(jsonnet) = directory.and_then(|d| d.jsonnet.as_ref()) {
@@ -52,7 +68,7 @@ pub fn detect(repo_root: &Path, source: &ApplicationSource) -> Result<Source, Re
             return Ok(Source::Kustomize(application::KustomizeSource::default()));
         }
         if app_dir.join("Chart.yaml").is_file() {
-            return Err(RenderError::Unsupported { what: "Helm charts".to_owned() });
+            return Ok(Source::Helm(application::HelmSource::default()));
         }
     }
     if has_jsonnet(&app_dir) {

@@ -17,9 +17,13 @@
 mod detect;
 mod directory;
 mod documents;
+mod helm;
 mod jsonnet;
 mod kustomize;
+mod plugin;
+mod process;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use detect::detect;
@@ -28,6 +32,8 @@ pub use jsonnet::{
     JSONNET_TIMEOUT, JsonnetLimits, MAX_JSONNET_OUTPUT_BYTES, MAX_JSONNET_STACK_DEPTH, MAX_OVERDUE_EVALUATIONS,
     jsonnet_version, render_jsonnet, render_jsonnet_with_limits,
 };
+pub use helm::{HelmTools, render_helm};
+pub use plugin::{Plugins, render_plugin};
 pub use kustomize::{KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with};
 
 /// Files larger than this are refused: real manifests are far smaller, and
@@ -46,6 +52,46 @@ pub enum Source {
     /// `*.jsonnet` files of a directory (`spec.source.directory.jsonnet`),
     /// chosen with the directory's recurse/include/exclude.
     Jsonnet(DirectoryOptions, application::JsonnetSource),
+    /// A Helm chart at the path (`Chart.yaml`), with `spec.source.helm`.
+    Helm(application::HelmSource),
+    /// A config-management plugin (`spec.source.plugin`): the named one, or
+    /// the first whose `discover` rule matches the files at the path.
+    Plugin(application::PluginSource),
+}
+
+/// The app a render is for: what Helm's release and plugins' environment see.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppInfo {
+    /// The app's name (Helm's default release name).
+    pub name: String,
+    /// The destination namespace (Helm's default namespace).
+    pub namespace: String,
+    /// The resolved commit SHA being rendered.
+    pub revision: String,
+    /// The source repository URL.
+    pub repo_url: String,
+}
+
+/// What this machine offers beyond the built-in renderers: the Helm engine
+/// and the configured plugins. One per controller (or CLI run), shared by
+/// every render.
+#[derive(Debug, Default)]
+pub struct Toolbox {
+    /// The Helm backend (library or CLI) and its limits.
+    pub helm: HelmTools,
+    /// Configured config-management plugins.
+    pub plugins: Plugins,
+}
+
+/// A render's result: the objects, and the version of every tool used to
+/// produce them (recorded so a hydrated output can be reproduced).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    /// The objects, in a stable order.
+    pub manifests: Vec<Manifest>,
+    /// Tool name → version, e.g. `kustomize` → `v5.5.0`. Empty for plain
+    /// directories.
+    pub tools: BTreeMap<String, String>,
 }
 
 /// One object of the desired state, with where it came from.
@@ -182,10 +228,36 @@ pub enum RenderError {
 }
 
 /// Renders the app at `app_path` (relative to `repo_root`) as `source` says.
-pub fn render(repo_root: &Path, app_path: &str, source: &Source) -> Result<Vec<Manifest>, RenderError> {
-    match source {
-        Source::Directory(options) => render_directory(repo_root, app_path, options),
-        Source::Kustomize(overrides) => render_kustomize(repo_root, app_path, overrides),
-        Source::Jsonnet(options, jsonnet) => render_jsonnet(repo_root, app_path, options, jsonnet),
-    }
+pub fn render(
+    repo_root: &Path,
+    app_path: &str,
+    source: &Source,
+    app: &AppInfo,
+    tools: &Toolbox,
+) -> Result<Rendered, RenderError> {
+    let mut versions = BTreeMap::new();
+    let manifests = match source {
+        Source::Directory(options) => render_directory(repo_root, app_path, options)?,
+        Source::Kustomize(overrides) => {
+            let manifests = render_kustomize(repo_root, app_path, overrides)?;
+            versions.insert("kustomize".to_owned(), kustomize_version().unwrap_or_else(|| "unknown".to_owned()));
+            manifests
+        }
+        Source::Jsonnet(options, jsonnet) => {
+            let manifests = render_jsonnet(repo_root, app_path, options, jsonnet)?;
+            versions.insert("jsonnet".to_owned(), format!("jrsonnet {}", jsonnet_version()));
+            manifests
+        }
+        Source::Helm(helm) => {
+            let (manifests, version) = render_helm(repo_root, app_path, helm, app, &tools.helm)?;
+            versions.insert("helm".to_owned(), version);
+            manifests
+        }
+        Source::Plugin(plugin) => {
+            let (manifests, name) = render_plugin(repo_root, app_path, plugin, app, &tools.plugins)?;
+            versions.insert("plugin".to_owned(), name);
+            manifests
+        }
+    };
+    Ok(Rendered { manifests, tools: versions })
 }

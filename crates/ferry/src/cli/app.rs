@@ -329,6 +329,7 @@ pub fn build(args: &CreateArgs) -> Result<Application> {
             path: args.path.clone(),
             directory,
             kustomize: None,
+            ..ApplicationSource::default()
         },
         destination: ApplicationDestination {
             server: args.dest_server.clone(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::process::MAX_MESSAGE;
 
 #[test]
 fn secret_data_never_reaches_the_message() {

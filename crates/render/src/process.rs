@@ -3,10 +3,11 @@
 //! anything the tool spawned (exec plugins, helm) dies with it.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
@@ -14,6 +15,9 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 /// How much of the tool's stderr is kept while reading (its tail); the
 /// message shown is cut further by the caller.
 const STDERR_KEEP: usize = 64 * 1024;
+
+/// Most of a tool's stderr shown in an error: its last lines.
+pub(crate) const MAX_MESSAGE: usize = 2048;
 
 /// How a run ended, when it did not produce output.
 #[derive(Debug)]
@@ -164,4 +168,103 @@ fn kill_group(pid: Option<Pid>) {
         // Failure means the group is already gone, which is what we want.
         let _ = rustix::process::kill_process_group(pid, Signal::KILL);
     }
+}
+
+/// The first executable file called `name` in a PATH directory.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
+        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Makes a tool's stderr fit to show: scratch paths rewritten to
+/// repository-relative ones, and any `data`/`stringData` content removed,
+/// because Kustomize sometimes prints the resource it failed on and that may
+/// be a Secret.
+pub(crate) fn redact(stderr: &str, rewrites: &[(String, String)]) -> String {
+    let mut text = stderr.to_owned();
+    for (from, to) in rewrites {
+        text = text.replace(from.as_str(), to);
+    }
+    let mut out: Vec<String> = Vec::new();
+    // Indentation of a YAML `data:` block being skipped.
+    let mut skipping: Option<usize> = None;
+    for line in text.lines() {
+        let line = &tidy(line);
+        let indent = line.len() - line.trim_start().len();
+        if let Some(block) = skipping {
+            if !line.trim().is_empty() && indent > block {
+                continue;
+            }
+            skipping = None;
+        }
+        let trimmed = line.trim();
+        if trimmed == "data:" || trimmed == "stringData:" || trimmed == "binaryData:" {
+            skipping = Some(indent);
+            out.push(format!("{line} (redacted)"));
+            continue;
+        }
+        match inline_data() {
+            Some(pattern) => out.push(pattern.replace_all(line, "${key}(redacted)").into_owned()),
+            None => out.push(line.to_owned()),
+        }
+    }
+    out.join("\n")
+}
+
+/// One stderr line without the decoration that differs between kubectl
+/// builds: klog's header (`E1122 02:26:27.462859  2363 run.go:72] "command
+/// failed" err="..."`) and the `error: ` / `Error: ` prefix, so the message is
+/// the same whichever kubectl or kustomize produced it.
+fn tidy(line: &str) -> String {
+    static KLOG: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let klog = KLOG.get_or_init(|| {
+        regex::Regex::new(
+            r#"^[IWEF]\d{4} [0-9:.]+\s+\d+ [^ \]]+\] (?:"command failed" err="(?P<err>.*)"|(?P<rest>.*))$"#,
+        )
+        .ok()
+    });
+    let mut line = line.to_owned();
+    if let Some(captures) = klog.as_ref().and_then(|k| k.captures(&line)) {
+        line = match (captures.name("err"), captures.name("rest")) {
+            (Some(err), _) => err.as_str().replace("\\\"", "\"").replace("\\\\", "\\"),
+            (None, Some(rest)) => rest.as_str().to_owned(),
+            (None, None) => line.clone(),
+        };
+    }
+    for prefix in ["error: ", "Error: "] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    line
+}
+
+/// `data` maps written on one line: JSON (`"data":{...}`), YAML flow
+/// (`data: {...}`) and Go's `map[...]` formatting.
+fn inline_data() -> Option<&'static regex::Regex> {
+    static PATTERN: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(r#"(?P<key>"?\b(?:data|stringData|binaryData)"?\s*:\s*)(?:\{[^{}]*\}|map\[[^\[\]]*\])"#)
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The last lines of `text` that fit in [`MAX_MESSAGE`] bytes, joined with
+/// `; ` so the message is one line; the cause is usually at the end.
+pub(crate) fn shorten(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    let joined = lines.join("; ");
+    if joined.len() <= MAX_MESSAGE {
+        return joined;
+    }
+    let mut start = joined.len() - MAX_MESSAGE;
+    while !joined.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("...{}", &joined[start..])
 }
