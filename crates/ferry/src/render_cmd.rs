@@ -11,7 +11,10 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use application::{ApplicationSource, DirectorySource, JsonnetSource, JsonnetVar, KustomizeReplica, KustomizeSource};
+use application::{
+    ApplicationSource, DirectorySource, HelmFileParameter, HelmParameter, HelmSource, JsonnetSource, JsonnetVar,
+    KustomizeReplica, KustomizeSource,
+};
 use clap::Args;
 
 use crate::cli::{self, Format};
@@ -86,6 +89,39 @@ pub struct RenderArgs {
     /// Jsonnet library path (relative to the repository root); repeatable
     #[arg(long = "jsonnet-lib", value_name = "DIR")]
     jsonnet_libs: Vec<String>,
+    /// Helm values file (relative to the chart); repeatable, merged in order
+    #[arg(long = "helm-values", value_name = "FILE")]
+    helm_values: Vec<String>,
+    /// Helm value (`--set`); repeatable
+    #[arg(long = "helm-set", value_name = "KEY=VALUE")]
+    helm_set: Vec<String>,
+    /// Helm value kept a string (`--set-string`); repeatable
+    #[arg(long = "helm-set-string", value_name = "KEY=VALUE")]
+    helm_set_string: Vec<String>,
+    /// Helm value read from a file in the repository (`--set-file`); repeatable
+    #[arg(long = "helm-set-file", value_name = "KEY=PATH")]
+    helm_set_file: Vec<String>,
+    /// Helm release name (default: --app-name)
+    #[arg(long, value_name = "NAME")]
+    helm_release_name: Option<String>,
+    /// Kubernetes version the chart sees (.Capabilities.KubeVersion)
+    #[arg(long, value_name = "VERSION")]
+    helm_kube_version: Option<String>,
+    /// API version the chart sees in .Capabilities.APIVersions; repeatable
+    #[arg(long = "helm-api-versions", value_name = "GROUP/VERSION")]
+    helm_api_versions: Vec<String>,
+    /// Leave out the chart's CRDs
+    #[arg(long)]
+    helm_skip_crds: bool,
+    /// Treat missing Helm values files as empty
+    #[arg(long)]
+    helm_ignore_missing_value_files: bool,
+    /// The app's name, as the controller passes it to Helm (release name) and plugins
+    #[arg(long, value_name = "NAME", default_value = "app")]
+    app_name: String,
+    /// The destination namespace, as the controller passes it to Helm and plugins
+    #[arg(long = "dest-namespace", value_name = "NAMESPACE", default_value = "default")]
+    dest_namespace: String,
     /// Output format: multi-document YAML, or a JSON list (not used by --diff-against)
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Yaml)]
     output: Format,
@@ -97,6 +133,15 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let location = locate(args)?;
     let source = source_of(args, location.app_path.clone())?;
     let shown = args.path.display().to_string();
+    let engine = Engine {
+        app: render::AppInfo {
+            name: args.app_name.clone(),
+            namespace: args.dest_namespace.clone(),
+            revision: String::new(),
+            repo_url: args.repo.clone().unwrap_or_default(),
+        },
+        tools: render::Toolbox::default(),
+    };
     let mut repository = match (&args.repo, &location.checkout) {
         (Some(url), _) => Some(Repository::open(url.clone(), None)?),
         (None, Some(root)) if args.revision.is_some() || args.diff_against.is_some() => {
@@ -111,9 +156,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let (current, current_label) = match (&mut repository, &location.checkout) {
         (Some(repo), _) if args.revision.is_some() || args.repo.is_some() => {
             let revision = args.revision.as_deref().unwrap_or("HEAD");
-            (render_revision(repo, revision, &source, &shown, Missing::Fail)?, revision.to_owned())
+            (render_revision(repo, revision, &source, &engine, &shown, Missing::Fail)?, revision.to_owned())
         }
-        (_, Some(root)) => (render_tree(root, &source, &shown)?, "working tree".to_owned()),
+        (_, Some(root)) => (render_tree(root, &source, &engine, "", &shown)?, "working tree".to_owned()),
         (_, None) => bail!("nothing to render: pass --revision or a local PATH"),
     };
 
@@ -124,11 +169,17 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     };
     let Some(repo) = &mut repository else { bail!("--diff-against needs a git repository") };
     // An app that did not exist at the base is all additions.
-    let before = render_revision(repo, base, &source, &shown, Missing::Empty)?;
+    let before = render_revision(repo, base, &source, &engine, &shown, Missing::Empty)?;
     let text = compare::hydrated_diff(&before, &current, &compare::Labels { old: base, new: &current_label });
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).context("cannot write the diff")?;
     if text.is_empty() { Ok(()) } else { Err(cli::Exit(1).into()) }
+}
+
+/// The app as the controller would describe it to the tools, and the tools.
+struct Engine {
+    app: render::AppInfo,
+    tools: render::Toolbox,
 }
 
 /// What to do when the app's path does not exist at a revision.
@@ -141,10 +192,16 @@ enum Missing {
 }
 
 /// The objects of the app in the directory tree at `root`.
-fn render_tree(root: &Path, source: &ApplicationSource, shown: &str) -> Result<Vec<serde_json::Value>> {
+fn render_tree(
+    root: &Path,
+    source: &ApplicationSource,
+    engine: &Engine,
+    revision: &str,
+    shown: &str,
+) -> Result<Vec<serde_json::Value>> {
     let detected = render::detect(root, source).with_context(|| format!("cannot render {shown}"))?;
-    let app = render::AppInfo::default();
-    let rendered = render::render(root, &source.path, &detected, &app, &render::Toolbox::default())
+    let app = render::AppInfo { revision: revision.to_owned(), ..engine.app.clone() };
+    let rendered = render::render(root, &source.path, &detected, &app, &engine.tools)
         .with_context(|| format!("cannot render {shown}"))?;
     Ok(rendered.manifests.into_iter().map(|m| m.object).collect())
 }
@@ -154,6 +211,7 @@ fn render_revision(
     repo: &mut Repository,
     revision: &str,
     source: &ApplicationSource,
+    engine: &Engine,
     shown: &str,
     missing: Missing,
 ) -> Result<Vec<serde_json::Value>> {
@@ -162,7 +220,7 @@ fn render_revision(
     if missing == Missing::Empty && std::fs::symlink_metadata(root.join(&source.path)).is_err() {
         return Ok(Vec::new());
     }
-    render_tree(&root, source, &format!("{shown} at revision {revision:?}"))
+    render_tree(&root, source, engine, revision, &format!("{shown} at revision {revision:?}"))
 }
 
 /// The documents as the chosen format; YAML has one `---`-led document per object.
@@ -281,6 +339,28 @@ fn source_of(args: &RenderArgs, path: String) -> Result<ApplicationSource> {
         exclude: args.directory_exclude.clone(),
         jsonnet: (jsonnet != JsonnetSource::default()).then_some(jsonnet),
     };
+    let mut parameters = Vec::new();
+    for (items, force_string) in [(&args.helm_set, false), (&args.helm_set_string, true)] {
+        for item in items {
+            let (name, value) = pair(item, if force_string { "--helm-set-string" } else { "--helm-set" })?;
+            parameters.push(HelmParameter { name, value, force_string });
+        }
+    }
+    let helm = HelmSource {
+        value_files: args.helm_values.clone(),
+        parameters,
+        file_parameters: args
+            .helm_set_file
+            .iter()
+            .map(|item| pair(item, "--helm-set-file").map(|(name, path)| HelmFileParameter { name, path }))
+            .collect::<Result<_>>()?,
+        release_name: args.helm_release_name.clone(),
+        skip_crds: args.helm_skip_crds,
+        ignore_missing_value_files: args.helm_ignore_missing_value_files,
+        kube_version: args.helm_kube_version.clone(),
+        api_versions: args.helm_api_versions.clone(),
+        ..HelmSource::default()
+    };
     let source = ApplicationSource {
         repo_url: String::new(),
         target_revision: "HEAD".to_owned(),
@@ -289,6 +369,7 @@ fn source_of(args: &RenderArgs, path: String) -> Result<ApplicationSource> {
         // spec an Application with these fields would have.
         directory: (directory != DirectorySource::default()).then_some(directory),
         kustomize: (kustomize != KustomizeSource::default()).then_some(kustomize),
+        helm: (helm != HelmSource::default()).then_some(helm),
         ..ApplicationSource::default()
     };
     Ok(source)

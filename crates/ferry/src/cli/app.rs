@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use application::{
     Application, ApplicationDestination, ApplicationFields, ApplicationSource, ApplicationSpec, DirectorySource,
-    SyncPolicy, SyncPolicyAutomated,
+    HelmParameter, HelmSource, SyncPolicy, SyncPolicyAutomated,
 };
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use kube::Api;
@@ -70,8 +70,8 @@ pub struct CreateArgs {
     /// Git repository URL (file://, http(s):// or ssh://)
     #[arg(long = "repo", value_name = "URL")]
     pub repo: String,
-    /// Directory inside the repository
-    #[arg(long, value_name = "PATH")]
+    /// Directory inside the repository (not used with --helm-chart)
+    #[arg(long, value_name = "PATH", required_unless_present = "helm_chart", default_value = "")]
     pub path: String,
     /// Branch, tag, commit SHA or HEAD
     #[arg(long, value_name = "REVISION", default_value = "HEAD")]
@@ -109,6 +109,22 @@ pub struct CreateArgs {
     /// Glob of files to skip (wins over --directory-include)
     #[arg(long, value_name = "GLOB")]
     pub directory_exclude: Option<String>,
+    /// Helm chart name, when --repo is a Helm repository (https://…) or registry (oci://…);
+    /// --revision is then the chart version
+    #[arg(long = "helm-chart", value_name = "CHART")]
+    pub helm_chart: Option<String>,
+    /// Helm values file (relative to the chart); repeatable
+    #[arg(long = "values", value_name = "FILE")]
+    pub helm_values: Vec<String>,
+    /// Helm value (`--set`); repeatable
+    #[arg(long = "helm-set", value_name = "KEY=VALUE")]
+    pub helm_set: Vec<String>,
+    /// Helm value kept a string (`--set-string`); repeatable
+    #[arg(long = "helm-set-string", value_name = "KEY=VALUE")]
+    pub helm_set_string: Vec<String>,
+    /// Helm release name (default: the application name)
+    #[arg(long = "release-name", value_name = "NAME")]
+    pub release_name: Option<String>,
     /// Replace the spec of the application if it exists
     #[arg(long)]
     pub upsert: bool,
@@ -315,6 +331,24 @@ pub fn build(args: &CreateArgs) -> Result<Application> {
             exclude: args.directory_exclude.clone(),
             jsonnet: None,
         });
+    let mut parameters = Vec::new();
+    for (items, force_string) in [(&args.helm_set, false), (&args.helm_set_string, true)] {
+        for item in items {
+            let Some((name, value)) = item.split_once('=').filter(|(name, _)| !name.is_empty()) else {
+                bail!("--helm-set{} {item:?}: expected KEY=VALUE", if force_string { "-string" } else { "" });
+            };
+            parameters.push(HelmParameter { name: name.to_owned(), value: value.to_owned(), force_string });
+        }
+    }
+    let helm = HelmSource {
+        value_files: args.helm_values.clone(),
+        parameters,
+        release_name: args.release_name.clone(),
+        ..HelmSource::default()
+    };
+    if args.helm_chart.is_some() && directory.is_some() {
+        bail!("--helm-chart cannot be combined with --directory-* options");
+    }
     let automated = args.auto_sync.then_some(SyncPolicyAutomated { prune: args.prune, self_heal: args.self_heal });
     let sync_policy = (automated.is_some() || !sync_options.is_empty()).then(|| SyncPolicy {
         automated,
@@ -328,7 +362,8 @@ pub fn build(args: &CreateArgs) -> Result<Application> {
             target_revision: args.revision.clone(),
             path: args.path.clone(),
             directory,
-            kustomize: None,
+            helm: (helm != HelmSource::default()).then_some(helm),
+            chart: args.helm_chart.clone(),
             ..ApplicationSource::default()
         },
         destination: ApplicationDestination {

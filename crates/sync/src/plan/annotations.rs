@@ -3,6 +3,13 @@
 //! Every annotation is read under `ferry.dev/` and under Argo CD's
 //! `argocd.argoproj.io/`; when an object carries both, ferry's wins, so a
 //! migrated manifest can override its Argo CD heritage without editing it.
+//!
+//! Helm's hook annotations are understood as Argo CD understands them, when
+//! neither prefix sets a hook: `helm.sh/hook` pre-install/pre-upgrade →
+//! PreSync, post-install/post-upgrade → PostSync (other Helm hook types, such
+//! as `test`, are not run: the object is skipped), `helm.sh/hook-weight` →
+//! sync wave, `helm.sh/hook-delete-policy` → delete policy. `crd-install` is
+//! Helm 2's marker for CRDs, which are ordinary resources.
 
 use std::fmt;
 
@@ -15,6 +22,12 @@ use super::Phase;
 pub const FERRY_PREFIX: &str = "ferry.dev/";
 /// Argo CD's annotation prefix, read unchanged.
 pub const ARGOCD_PREFIX: &str = "argocd.argoproj.io/";
+/// Helm's hook annotation.
+const HELM_HOOK: &str = "helm.sh/hook";
+/// Helm's hook ordering, a fallback for the sync wave.
+const HELM_HOOK_WEIGHT: &str = "helm.sh/hook-weight";
+/// Helm's hook delete policy.
+const HELM_HOOK_DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 
 /// An annotation whose value cannot be understood. The object's identity is
 /// added by the caller ([`super::PlanError::Annotation`]).
@@ -362,21 +375,63 @@ fn lookup<'a>(map: &'a Map<String, Value>, name: &str) -> Result<Option<(String,
 
 pub(crate) fn parse_wave(map: &Map<String, Value>) -> Result<i32, AnnotationError> {
     match lookup(map, "sync-wave")? {
-        None => Ok(0),
+        // Helm itself reads an unparsable weight as 0; so does Argo CD.
+        None => Ok(map.get(HELM_HOOK_WEIGHT).and_then(Value::as_str).and_then(|w| w.trim().parse().ok()).unwrap_or(0)),
         Some((annotation, text)) => {
             text.trim().parse().map_err(|_| AnnotationError::Wave { annotation, value: text.to_owned() })
         }
     }
 }
 
-/// Whether the object carries a hook annotation under either prefix.
+/// Whether the object carries a hook annotation under either prefix, or is
+/// a Helm hook.
 pub(crate) fn has_hook(map: &Map<String, Value>) -> bool {
-    [FERRY_PREFIX, ARGOCD_PREFIX].iter().any(|prefix| map.contains_key(&format!("{prefix}hook")))
+    [FERRY_PREFIX, ARGOCD_PREFIX].iter().any(|prefix| map.contains_key(&format!("{prefix}hook"))) || helm_hook(map).is_some()
+}
+
+/// The value of `helm.sh/hook`, unless it only marks a Helm 2 CRD.
+fn helm_hook(map: &Map<String, Value>) -> Option<&str> {
+    map.get(HELM_HOOK).and_then(Value::as_str).filter(|text| text.trim() != "crd-install")
+}
+
+/// A Helm hook as Argo CD runs it; see the module documentation.
+fn parse_helm_hook(text: &str, map: &Map<String, Value>) -> Hook {
+    let mut types: Vec<HookType> = text
+        .split(',')
+        .filter_map(|entry| match entry.trim() {
+            "pre-install" | "pre-upgrade" => Some(HookType::PreSync),
+            "post-install" | "post-upgrade" => Some(HookType::PostSync),
+            _ => None,
+        })
+        .collect();
+    types.sort();
+    types.dedup();
+    if types.is_empty() {
+        types.push(HookType::Skip);
+    }
+    let mut delete_policies: Vec<DeletePolicy> = map
+        .get(HELM_HOOK_DELETE_POLICY)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|entry| match entry.trim() {
+            "before-hook-creation" => Some(DeletePolicy::BeforeHookCreation),
+            "hook-succeeded" => Some(DeletePolicy::HookSucceeded),
+            "hook-failed" => Some(DeletePolicy::HookFailed),
+            _ => None,
+        })
+        .collect();
+    delete_policies.sort();
+    delete_policies.dedup();
+    if delete_policies.is_empty() {
+        delete_policies.push(DeletePolicy::BeforeHookCreation);
+    }
+    Hook { types, delete_policies }
 }
 
 fn parse_hook(map: &Map<String, Value>) -> Result<Option<Hook>, AnnotationError> {
     let Some((annotation, text)) = lookup(map, "hook")? else {
-        return Ok(None);
+        return Ok(helm_hook(map).map(|text| parse_helm_hook(text, map)));
     };
     let mut types = Vec::new();
     for entry in text.split(',').map(str::trim) {

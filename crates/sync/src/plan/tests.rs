@@ -121,6 +121,42 @@ fn hooks_default_to_before_hook_creation() {
 }
 
 #[test]
+fn helm_hooks_map_to_phases_as_argo_cd_does() {
+    let parse = |annotations: Value| Annotations::parse(&with_annotations(annotations)).expect("parses").0;
+
+    let pre = parse(json!({
+        "helm.sh/hook": "pre-install,pre-upgrade",
+        "helm.sh/hook-weight": "-3",
+        "helm.sh/hook-delete-policy": "hook-succeeded,before-hook-creation",
+    }));
+    let hook = pre.hook.expect("a hook");
+    assert_eq!(hook.types, [HookType::PreSync]);
+    assert_eq!(hook.delete_policies, [DeletePolicy::HookSucceeded, DeletePolicy::BeforeHookCreation]);
+    assert_eq!(pre.wave, -3);
+
+    let post = parse(json!({"helm.sh/hook": "post-install, post-upgrade"}));
+    let hook = post.hook.expect("a hook");
+    assert_eq!(hook.types, [HookType::PostSync]);
+    assert_eq!(hook.delete_policies, [DeletePolicy::BeforeHookCreation]);
+
+    // Helm test hooks are not run by a sync: skipped, neither applied nor hooked.
+    assert!(parse(json!({"helm.sh/hook": "test"})).hook.expect("a hook").is_skip());
+    // Helm 2's CRD marker is an ordinary resource.
+    assert_eq!(parse(json!({"helm.sh/hook": "crd-install"})).hook, None);
+    // An explicit hook annotation wins over Helm's, and so does an explicit wave.
+    let both = parse(json!({
+        "helm.sh/hook": "post-install",
+        "helm.sh/hook-weight": "7",
+        "argocd.argoproj.io/hook": "Sync",
+        "argocd.argoproj.io/sync-wave": "2",
+    }));
+    assert_eq!(both.hook.expect("a hook").types, [HookType::Sync]);
+    assert_eq!(both.wave, 2);
+    // Helm reads an unparsable weight as 0.
+    assert_eq!(parse(json!({"helm.sh/hook": "pre-install", "helm.sh/hook-weight": "soon"})).wave, 0);
+}
+
+#[test]
 fn bad_annotations_are_errors() {
     let cases = [
         (json!({"ferry.dev/hook": "PreSnyc"}), "unknown hook type \"PreSnyc\""),
