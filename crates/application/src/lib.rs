@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 
 pub use source::{
     ApplicationDestination, ApplicationSource, Backoff, DirectorySource, HelmFileParameter, HelmParameter, HelmSource,
-    IgnoreDifference, JsonnetSource, JsonnetVar, KustomizePatch, KustomizeReplica, KustomizeSelector, KustomizeSource, PluginEnv, PluginParameter, PluginSource, RetryStrategy,
-    SyncPolicy, SyncPolicyAutomated,
+    IgnoreDifference, JsonnetSource, JsonnetVar, KustomizePatch, KustomizeReplica, KustomizeSelector, KustomizeSource,
+    PluginEnv, PluginParameter, PluginSource, RetryStrategy, SyncPolicy, SyncPolicyAutomated,
 };
 pub use status::{
     ApplicationCondition, ApplicationConditionType, ApplicationStatus, HealthState, HookPhase, OperationPhase,

@@ -73,9 +73,13 @@ pub enum SyncStatusCode {
 pub struct SyncState {
     /// Synced, OutOfSync or Unknown.
     pub status: SyncStatusCode,
-    /// The resolved commit SHA.
+    /// The resolved commit SHA (for a chart from a Helm repository, its version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The tools that rendered the compared manifests, name → version
+    /// (e.g. `kustomize` → `v5.5.0`), so a render can be reproduced.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tools: std::collections::BTreeMap<String, String>,
 }
 
 /// A health status with a human-readable reason.

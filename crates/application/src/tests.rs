@@ -95,7 +95,11 @@ fn full() -> Application {
         ..ObjectMeta::default()
     };
     app.status = Some(ApplicationStatus {
-        sync: Some(SyncState { status: SyncStatusCode::OutOfSync, revision: Some("abc123".into()) }),
+        sync: Some(SyncState {
+            status: SyncStatusCode::OutOfSync,
+            revision: Some("abc123".into()),
+            tools: Default::default(),
+        }),
         health: Some(health.clone()),
         resources: vec![ResourceStatus {
             group: "apps".into(),

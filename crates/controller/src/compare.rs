@@ -92,6 +92,8 @@ pub struct Desired {
     pub keys: Vec<ResourceKey>,
     /// Distinct (apiVersion, kind) pairs.
     pub kinds: BTreeSet<(String, String)>,
+    /// The tools that rendered the objects, name → version.
+    pub tools: BTreeMap<String, String>,
     json: Box<str>,
 }
 
@@ -107,7 +109,7 @@ impl Desired {
             })
             .collect();
         let json = serde_json::to_string(objects).unwrap_or_else(|_| "[]".to_owned()).into_boxed_str();
-        Desired { keys, kinds, json }
+        Desired { keys, kinds, tools: BTreeMap::new(), json }
     }
 
     /// The objects, parsed again.

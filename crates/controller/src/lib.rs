@@ -18,6 +18,7 @@
 //! over one app), [`status`] (patches), [`metrics`], [`server`] (`/metrics`,
 //! `/healthz`, the git webhook).
 
+mod charts;
 mod clusters;
 mod compare;
 mod delete;
@@ -72,6 +73,12 @@ pub struct ControllerConfig {
     pub webhook_secrets: source::webhook::WebhookSecrets,
     /// Limit for one git fetch.
     pub fetch_timeout: Duration,
+    /// The Helm engine and plugins renders use.
+    pub tools: Arc<render::Toolbox>,
+    /// Renders run at once.
+    pub render_concurrency: usize,
+    /// Bytes of rendered manifests kept on disk (`<data dir>/renders`).
+    pub render_cache_bytes: u64,
 }
 
 impl ControllerConfig {
@@ -86,7 +93,26 @@ impl ControllerConfig {
             self_heal_backoff: Duration::from_secs(5),
             webhook_secrets: source::webhook::WebhookSecrets { github: None, gitlab: None, gitea: None },
             fetch_timeout: Duration::from_secs(90),
+            tools: Arc::new(render::Toolbox::default()),
+            render_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            render_cache_bytes: 512 * 1024 * 1024,
         }
+    }
+
+    fn renders(&self, metrics: Arc<Metrics>) -> Result<renders::Renders, ControllerError> {
+        let limits = rendercache::Limits { disk_bytes: self.render_cache_bytes, ..rendercache::Limits::default() };
+        renders::Renders::new(
+            self.data_dir.join("renders"),
+            limits,
+            self.render_concurrency,
+            self.tools.clone(),
+            metrics,
+        )
+        .map_err(ControllerError::RenderCache)
+    }
+
+    fn charts(&self) -> charts::Charts {
+        charts::Charts::new(self.data_dir.join("charts"), self.tools.clone())
     }
 }
 
@@ -96,6 +122,9 @@ pub enum ControllerError {
     /// The git cache directory cannot be used.
     #[error("open the git cache")]
     GitCache(#[source] source::SourceError),
+    /// The render cache directory cannot be used.
+    #[error("open the render cache")]
+    RenderCache(#[source] rendercache::CacheError),
     /// The metrics/webhook address cannot be bound.
     #[error("listen on {addr}")]
     Listen {
@@ -120,6 +149,7 @@ pub(crate) struct Context {
     pub(crate) repos: repos::Repos,
     pub(crate) clusters: clusters::Clusters,
     pub(crate) renders: renders::Renders,
+    pub(crate) charts: charts::Charts,
     pub(crate) memo: reconcile::Memo,
     pub(crate) metrics: Arc<Metrics>,
     /// Asks for a reconcile of one app (webhooks, live changes, fetched repos).
@@ -187,7 +217,8 @@ pub async fn run(
         apps,
         repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone(), shutdown.clone()),
         clusters: clusters::Clusters::new(client.clone(), shutdown.clone(), trigger.clone(), metrics.clone()),
-        renders: renders::Renders::default(),
+        renders: config.renders(metrics.clone())?,
+        charts: config.charts(),
         memo: reconcile::Memo::default(),
         metrics: metrics.clone(),
         trigger,
@@ -246,7 +277,8 @@ pub async fn compare_once(
         apps: Api::namespaced(client.clone(), application::NAMESPACE),
         repos: repos::Repos::new(git, client.clone(), config.poll_interval, metrics.clone(), shutdown.clone()),
         clusters: clusters::Clusters::new(client, shutdown, trigger.clone(), metrics.clone()),
-        renders: renders::Renders::default(),
+        renders: config.renders(metrics.clone()).map_err(|error| error_chain(&error))?,
+        charts: config.charts(),
         memo: reconcile::Memo::default(),
         metrics,
         trigger,

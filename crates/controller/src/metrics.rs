@@ -32,6 +32,9 @@ pub struct Metrics {
     fetch_seconds: Histogram,
     status_writes: Counter,
     live_lagged: Counter,
+    renders: Family<ResultLabel, Counter>,
+    render_seconds: Histogram,
+    render_cache: Family<ResultLabel, Counter>,
     cache_objects: Family<ClusterLabel, Gauge<i64, AtomicI64>>,
     cache_bytes: Family<ClusterLabel, Gauge<i64, AtomicI64>>,
     apps: Gauge<i64, AtomicI64>,
@@ -65,6 +68,16 @@ impl Metrics {
             "Live change notifications dropped by a slow consumer",
             live_lagged.clone(),
         );
+        let renders = Family::<ResultLabel, Counter>::default();
+        registry.register("renders", "Manifest renders run (cache misses), by result", renders.clone());
+        let render_seconds = Histogram::new(exponential_buckets(0.001, 4.0, 9));
+        registry.register("render_duration_seconds", "Time per render (tools included)", render_seconds.clone());
+        let render_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "render_cache_lookups",
+            "Rendered-manifest cache lookups, by result (memory, disk, miss)",
+            render_cache.clone(),
+        );
         let cache_objects = Family::<ClusterLabel, Gauge<i64, AtomicI64>>::default();
         registry.register("cache_objects", "Objects in the live-state cache", cache_objects.clone());
         let cache_bytes = Family::<ClusterLabel, Gauge<i64, AtomicI64>>::default();
@@ -80,6 +93,9 @@ impl Metrics {
             fetch_seconds,
             status_writes,
             live_lagged,
+            renders,
+            render_seconds,
+            render_cache,
             cache_objects,
             cache_bytes,
             apps,
@@ -94,6 +110,16 @@ impl Metrics {
     pub(crate) fn observe_fetch(&self, took: Duration, ok: bool) {
         self.fetches.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" } }).inc();
         self.fetch_seconds.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn observe_render(&self, took: Duration, ok: bool) {
+        self.renders.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" } }).inc();
+        self.render_seconds.observe(took.as_secs_f64());
+    }
+
+    /// One render-cache lookup: `memory` or `disk` for hits, `miss` otherwise.
+    pub(crate) fn render_cache_lookup(&self, result: &'static str) {
+        self.render_cache.get_or_create(&ResultLabel { result }).inc();
     }
 
     pub(crate) fn sync_started(&self) {

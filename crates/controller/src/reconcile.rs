@@ -19,7 +19,7 @@ use sync::ResourceKey;
 use crate::clusters::Destination;
 use crate::compare::{self, Comparison, Desired, Scope};
 use crate::operation;
-use crate::renders::Reuse;
+use crate::renders::{self, Reuse};
 use crate::repos::{Fetched, Freshness};
 use crate::status::{OperationField, StatusWriter};
 use crate::{Context, delete};
@@ -153,11 +153,11 @@ async fn reconcile_app(app: &Application, context: &Context) -> Result<Action, R
     let observed = observe(app, context, refresh, &mut memo).await;
     let mut conditions = Vec::new();
     match &observed {
-        Ok(observed) => apply_comparison(&mut status, &observed.comparison),
+        Ok(observed) => apply_comparison(&mut status, &observed.comparison, &observed.desired.tools),
         Err(problem) => {
             conditions.push(problem);
             let revision = status.sync.as_ref().and_then(|s| s.revision.clone());
-            status.sync = Some(SyncState { status: SyncStatusCode::Unknown, revision });
+            status.sync = Some(SyncState { status: SyncStatusCode::Unknown, revision, tools: BTreeMap::new() });
         }
     }
 
@@ -298,8 +298,9 @@ fn set_conditions(status: &mut ApplicationStatus, problems: &[&Problem]) {
         .collect();
 }
 
-fn apply_comparison(status: &mut ApplicationStatus, comparison: &Comparison) {
-    status.sync = Some(SyncState { status: comparison.sync, revision: Some(comparison.revision.clone()) });
+fn apply_comparison(status: &mut ApplicationStatus, comparison: &Comparison, tools: &BTreeMap<String, String>) {
+    status.sync =
+        Some(SyncState { status: comparison.sync, revision: Some(comparison.revision.clone()), tools: tools.clone() });
     status.health = Some(comparison.health.clone());
     status.resources = comparison
         .resources
@@ -463,6 +464,11 @@ pub(crate) async fn resolve_revision(
             message: "source.repoURL is empty".into(),
         });
     }
+    // A chart from a Helm repository is named by its version: nothing to
+    // fetch or resolve (the pull happens on a render-cache miss).
+    if app.spec.spec.source.chart.is_some() {
+        return Ok(revision.to_owned());
+    }
     // A refresh (normal or hard) sees every commit pushed before it, as
     // Argo CD's does; a hard one also re-renders.
     let freshness = match refresh {
@@ -494,22 +500,36 @@ pub(crate) async fn desired_at(
 ) -> Result<Arc<Desired>, Problem> {
     let source = &app.spec.spec.source;
     let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
+    let job = render_job(context, app, revision).await?;
     // What the prepared objects depend on: the render and the destination.
-    let key = format!("{}\n{namespace}", crate::renders::render_key(source, revision));
+    let key = format!("{}\n{namespace}", job.digest);
     if reuse == Reuse::Yes
         && memo.prepared_key == key
         && let Some(prepared) = &memo.prepared
     {
         return Ok(prepared.clone());
     }
-    let root = context
-        .repos
-        .checkout(&source.repo_url, revision)
-        .await
-        .map_err(|error| Problem::comparison(format!("checkout {revision}: {}", crate::error_chain(&error))))?;
-    let rendered = context.renders.render(root, revision, source, reuse).await;
-    let objects = match rendered.as_ref() {
-        Ok(objects) => objects.clone(),
+    let rendered = match &source.chart {
+        Some(chart) => {
+            let pull = async {
+                let credentials = context.repos.credentials(&source.repo_url).await;
+                context.charts.pull(&source.repo_url, chart, revision, credentials).await
+            };
+            context.renders.render(&job, reuse, pull).await
+        }
+        None => {
+            let checkout = async {
+                context
+                    .repos
+                    .checkout(&source.repo_url, revision)
+                    .await
+                    .map_err(|error| format!("checkout {revision}: {}", crate::error_chain(&error)))
+            };
+            context.renders.render(&job, reuse, checkout).await
+        }
+    };
+    let (objects, tools) = match rendered.as_ref() {
+        Ok(entry) => (entry.objects.clone(), entry.tools.clone()),
         Err(message) => return Err(Problem::comparison(format!("render {:?}: {message}", source.path))),
     };
     let mut scopes: HashMap<(String, String), Option<Scope>> = HashMap::new();
@@ -536,10 +556,36 @@ pub(crate) async fn desired_at(
     // anything is compared or applied.
     sync::plan(&prepared, &[], &sync::PlanOptions { app: name, ..sync::PlanOptions::default() })
         .map_err(|error| Problem::comparison(crate::error_chain(&error)))?;
-    let prepared = Arc::new(Desired::new(&prepared));
+    let mut prepared = Desired::new(&prepared);
+    prepared.tools = tools;
+    let prepared = Arc::new(prepared);
     memo.prepared_key = key;
     memo.prepared = Some(prepared.clone());
     Ok(prepared)
+}
+
+/// The render job of `app` at `revision`: for a git source, keyed by the
+/// object ids of the paths its output depends on (read from the mirror, no
+/// checkout); for a chart from a Helm repository, by chart and version.
+async fn render_job(context: &Context, app: &Application, revision: &str) -> Result<renders::Job, Problem> {
+    let source = &app.spec.spec.source;
+    if source.chart.is_some() {
+        return Ok(context.renders.job(app, revision, &renders::Content::Chart));
+    }
+    let mut paths = renders::input_paths(app);
+    let chart_file = match source.path.trim_matches('/') {
+        "" => "Chart.yaml".to_owned(),
+        path => format!("{path}/Chart.yaml"),
+    };
+    paths.push(chart_file);
+    let mut ids =
+        context.repos.path_ids(&source.repo_url, revision, &paths).await.map_err(|error| {
+            Problem::comparison(format!("read revision {revision}: {}", crate::error_chain(&error)))
+        })?;
+    let chart = ids.pop().flatten().is_some();
+    paths.pop();
+    let pairs: Vec<(String, Option<String>)> = paths.into_iter().zip(ids).collect();
+    Ok(context.renders.job(app, revision, &renders::Content::Git { paths: &pairs, chart }))
 }
 
 fn compare_key(

@@ -1,84 +1,85 @@
-//! Rendered manifests by (repo, commit, path, options). A commit's tree never
-//! changes, so a render is reused until the cache is full; a hard refresh
-//! bypasses it.
+//! Rendered manifests, cached by content.
+//!
+//! A render's key is a digest of everything that can change its output: the
+//! git object ids of the paths it reads (the app's path plus the paths named
+//! by `ferry.dev/manifest-generate-paths`, or the whole commit tree when the
+//! annotation is absent), the source options, the tool versions, and — for
+//! Helm and plugins, whose output depends on them — the app's name and
+//! namespace. A commit that leaves those paths alone therefore reuses the
+//! cached manifests without checking anything out or running a tool, which
+//! is what makes monorepos cheap.
+//!
+//! The cache ([`rendercache::RenderCache`]) keeps hot entries in memory and
+//! every entry on disk under the data directory, so it survives restarts;
+//! renders containing Secrets stay in memory only. Failed renders are kept
+//! in memory (bounded) so a broken app does not re-run its tool on every
+//! reconcile. A hard refresh bypasses both.
+//!
+//! Two apps needing the same key at once share one render (single flight),
+//! and at most `render_concurrency` renders run at a time.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use application::ApplicationSource;
+use application::{Application, ApplicationSource};
+use kube::ResourceExt;
+use rendercache::{CacheKey, Entry, RenderCache};
 use serde_json::Value;
+use tokio::sync::{OnceCell, Semaphore};
 
-/// Renders kept at most; past this the cache starts over. Each app keeps its
-/// own prepared objects between reconciles, so this cache only serves apps
-/// that render the same path at the same commit; a small bound keeps memory
-/// flat with thousands of apps.
-const CAPACITY: usize = 64;
+use crate::Metrics;
+
+/// Failed renders remembered at most; past this the memory starts over.
+const ERROR_CAPACITY: usize = 256;
+
+/// The annotation naming the paths an app's manifests are generated from,
+/// `;`-separated, relative to the app's path (`.` is the path itself) or to
+/// the repository root when they start with `/`; as Argo CD's.
+pub(crate) const GENERATE_PATHS: [&str; 2] =
+    ["ferry.dev/manifest-generate-paths", "argocd.argoproj.io/manifest-generate-paths"];
 
 /// A render's outcome, shared by every reconcile that needs it.
-pub(crate) type Rendered = Arc<Result<Arc<Vec<Value>>, String>>;
+pub(crate) type Rendered = Arc<Result<Arc<Entry>, String>>;
 
-#[derive(Default)]
+/// Renders with their cache, limits and tools.
 pub(crate) struct Renders {
-    cache: Mutex<HashMap<String, Rendered>>,
+    cache: RenderCache,
+    errors: Mutex<HashMap<String, Rendered>>,
+    inflight: Mutex<HashMap<String, Arc<OnceCell<Rendered>>>>,
+    limit: Semaphore,
+    tools: Arc<render::Toolbox>,
+    metrics: Arc<Metrics>,
 }
 
-/// Identifies a render: repo, commit, path and every option of the source.
-///
-/// The detected source type is not spelled out: detection reads only the
-/// files at the path of this commit's tree and the options, both already in
-/// the key, so equal keys always detect (and render) the same way. It changes
-/// whenever any directory, Jsonnet or Kustomize option changes.
-pub(crate) fn render_key(source: &ApplicationSource, sha: &str) -> String {
-    format!(
-        "{}\n{sha}\n{}\n{:?}\n{:?}",
-        source::normalize_url(&source.repo_url),
-        source.path,
-        source.directory,
-        source.kustomize
-    )
+/// What one app renders: its source, the app as tools see it, and the
+/// content the output depends on.
+pub(crate) struct Job {
+    /// The source; for a chart from a Helm repository, `path` is where the
+    /// pulled chart sits in the root the caller provides.
+    pub(crate) source: ApplicationSource,
+    /// The app as Helm and plugins see it.
+    pub(crate) app: render::AppInfo,
+    /// The cache key.
+    key: CacheKey,
+    /// The key's digest, hex.
+    pub(crate) digest: String,
 }
 
-impl Renders {
-    /// The manifests of `source` at `sha`, whose tree is checked out at `root`.
-    pub(crate) async fn render(
-        &self,
-        root: std::path::PathBuf,
-        sha: &str,
-        source: &ApplicationSource,
-        reuse: Reuse,
-    ) -> Rendered {
-        let key = render_key(source, sha);
-        if reuse == Reuse::Yes
-            && let Some(hit) = self.lookup(&key)
-        {
-            return hit;
-        }
-        let spec = source.clone();
-        // Detection reads the tree and tools run as child processes: both
-        // block, so neither runs on the async workers.
-        let outcome = tokio::task::spawn_blocking(move || {
-            let detected = render::detect(&root, &spec)?;
-            let app = render::AppInfo::default();
-            render::render(&root, &spec.path, &detected, &app, &render::Toolbox::default())
-        })
-        .await;
-        let rendered: Rendered = Arc::new(match outcome {
-            Ok(Ok(rendered)) => Ok(Arc::new(rendered.manifests.into_iter().map(|m| m.object).collect())),
-            Ok(Err(error)) => Err(crate::error_chain(&error)),
-            Err(join) => Err(format!("render task failed: {join}")),
-        });
-        let mut cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
-        if cache.len() >= CAPACITY {
-            cache.clear();
-        }
-        cache.insert(key, rendered.clone());
-        rendered
-    }
-
-    fn lookup(&self, key: &str) -> Option<Rendered> {
-        let cache = self.cache.lock().unwrap_or_else(|poison| poison.into_inner());
-        cache.get(key).cloned()
-    }
+/// Where a job's content comes from, for its key.
+pub(crate) enum Content<'a> {
+    /// Git object ids of the paths read, with a flag for a `Chart.yaml` at
+    /// the app's path (Helm output depends on the app's identity).
+    Git {
+        /// `(path, object id)` pairs; a missing path has no id.
+        paths: &'a [(String, Option<String>)],
+        /// Whether the app's path holds a `Chart.yaml`.
+        chart: bool,
+    },
+    /// A chart pulled from a Helm repository: its URL, name and version.
+    Chart,
 }
 
 /// Whether a cached render may be used.
@@ -88,4 +89,237 @@ pub(crate) enum Reuse {
     Yes,
     /// Render again (hard refresh).
     No,
+}
+
+impl Renders {
+    /// Renders cached under `dir` (created if needed) with `tools`.
+    pub(crate) fn new(
+        dir: PathBuf,
+        limits: rendercache::Limits,
+        concurrency: usize,
+        tools: Arc<render::Toolbox>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, rendercache::CacheError> {
+        Ok(Renders {
+            cache: RenderCache::open(&dir, limits)?,
+            errors: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            limit: Semaphore::new(concurrency.max(1)),
+            tools,
+            metrics,
+        })
+    }
+
+    /// The job for `app` at `revision`, keyed by `content`.
+    pub(crate) fn job(&self, app: &Application, revision: &str, content: &Content<'_>) -> Job {
+        let mut source = app.spec.spec.source.clone();
+        // The revision's name does not change the output: its content does.
+        source.target_revision = String::new();
+        source.repo_url = source::normalize_url(&source.repo_url);
+        let info = render::AppInfo {
+            name: app.name_any(),
+            namespace: app.spec.spec.destination.namespace.clone().unwrap_or_default(),
+            revision: revision.to_owned(),
+            repo_url: app.spec.spec.source.repo_url.clone(),
+        };
+        let mut key = CacheKey::new()
+            .part("source", &serde_json::to_string(&source).unwrap_or_default())
+            .part("tools", self.tools.fingerprint());
+        let helm_like = match content {
+            Content::Git { paths, chart } => {
+                for (path, id) in paths.iter() {
+                    key = key.part("path", path).part("id", id.as_deref().unwrap_or("(missing)"));
+                }
+                *chart || source.helm.is_some() || source.plugin.is_some()
+            }
+            Content::Chart => {
+                key = key.part("chart-version", revision);
+                // The caller's root is the pulled chart itself.
+                source.path = String::new();
+                true
+            }
+        };
+        // Helm's release name and namespace, and plugins' environment, come
+        // from the app; other tools' output does not, so apps sharing a path
+        // share the render.
+        if helm_like {
+            key = key.part("app", &info.name).part("namespace", &info.namespace);
+        }
+        if source.plugin.is_some() {
+            key = key.part("revision", revision);
+        }
+        let digest = key.digest().to_string();
+        Job { source, app: info, key, digest }
+    }
+
+    /// The manifests of `job`, from the cache or rendered in the tree that
+    /// `root` yields (asked for only on a miss).
+    pub(crate) async fn render<F>(&self, job: &Job, reuse: Reuse, root: F) -> Rendered
+    where
+        F: Future<Output = Result<PathBuf, String>>,
+    {
+        if reuse == Reuse::Yes
+            && let Some(hit) = self.lookup(job)
+        {
+            return hit;
+        }
+        let cell = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|poison| poison.into_inner());
+            inflight.entry(job.digest.clone()).or_default().clone()
+        };
+        let rendered = cell.get_or_init(|| self.run(job, root)).await.clone();
+        self.inflight.lock().unwrap_or_else(|poison| poison.into_inner()).remove(&job.digest);
+        rendered
+    }
+
+    fn lookup(&self, job: &Job) -> Option<Rendered> {
+        if let Some(entry) = self.cache.get_memory(&job.key) {
+            self.metrics.render_cache_lookup("memory");
+            return Some(Arc::new(Ok(entry)));
+        }
+        let failed = self.errors.lock().unwrap_or_else(|poison| poison.into_inner()).get(&job.digest).cloned();
+        if let Some(failed) = failed {
+            self.metrics.render_cache_lookup("memory");
+            return Some(failed);
+        }
+        // A disk read of a few hundred kilobytes at most: short enough for
+        // an async worker, and only once per key per process.
+        if let Some(entry) = self.cache.get(&job.key) {
+            self.metrics.render_cache_lookup("disk");
+            return Some(Arc::new(Ok(entry)));
+        }
+        self.metrics.render_cache_lookup("miss");
+        None
+    }
+
+    async fn run<F>(&self, job: &Job, root: F) -> Rendered
+    where
+        F: Future<Output = Result<PathBuf, String>>,
+    {
+        // The semaphore is never closed, so acquiring only fails at shutdown.
+        let _permit = self.limit.acquire().await;
+        let started = Instant::now();
+        let outcome = match root.await {
+            Ok(root) => {
+                let source = job.source.clone();
+                let app = job.app.clone();
+                let tools = self.tools.clone();
+                // Detection reads the tree and tools run as child processes:
+                // both block, so neither runs on the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let detected = render::detect(&root, &source)?;
+                    render::render(&root, &source.path, &detected, &app, &tools)
+                })
+                .await
+                .map_err(|join| format!("render task failed: {join}"))
+                .and_then(|result| result.map_err(|error| crate::error_chain(&error)))
+            }
+            Err(message) => Err(message),
+        };
+        self.metrics.observe_render(started.elapsed(), outcome.is_ok());
+        match outcome {
+            Ok(rendered) => {
+                let objects: Vec<Value> = rendered.manifests.into_iter().map(|m| m.object).collect();
+                let stored = self.cache.put(&job.key, Entry::new(objects, rendered.tools));
+                self.errors.lock().unwrap_or_else(|poison| poison.into_inner()).remove(&job.digest);
+                Arc::new(Ok(stored))
+            }
+            Err(message) => {
+                let failed: Rendered = Arc::new(Err(message));
+                let mut errors = self.errors.lock().unwrap_or_else(|poison| poison.into_inner());
+                if errors.len() >= ERROR_CAPACITY {
+                    errors.clear();
+                }
+                errors.insert(job.digest.clone(), failed.clone());
+                failed
+            }
+        }
+    }
+}
+
+/// The repository paths an app's output depends on: the paths of
+/// `manifest-generate-paths` (with the app's own path always included), or
+/// the repository root when the app does not declare them. A glob in the
+/// annotation also falls back to the root: it cannot be resolved to object
+/// ids, and over-rendering is safe where under-rendering is not.
+pub(crate) fn input_paths(app: &Application) -> Vec<String> {
+    let annotations = app.annotations();
+    let Some(declared) = GENERATE_PATHS.iter().find_map(|name| annotations.get(*name)) else {
+        return vec![String::new()];
+    };
+    let base = app.spec.spec.source.path.trim_matches('/').to_owned();
+    let mut paths = vec![base.clone()];
+    for entry in declared.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        if entry.contains(['*', '?', '[']) {
+            return vec![String::new()];
+        }
+        let joined = match entry.strip_prefix('/') {
+            Some(from_root) => from_root.to_owned(),
+            None if base.is_empty() => entry.to_owned(),
+            None => format!("{base}/{entry}"),
+        };
+        match lexical(&joined) {
+            Some(path) => paths.push(path),
+            // Climbing above the root: depend on everything.
+            None => return vec![String::new()],
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// `a/./b/../c` → `a/c`; `None` when `..` climbs above the root.
+fn lexical(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(path: &str, annotation: Option<&str>) -> Application {
+        let mut app: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ferry.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "a", "namespace": "ferry"},
+            "spec": {"source": {"repoURL": "file:///r", "path": path}, "destination": {"namespace": "d"}},
+        }))
+        .expect("valid");
+        if let Some(value) = annotation {
+            app.annotations_mut().insert(GENERATE_PATHS[0].to_owned(), value.to_owned());
+        }
+        app
+    }
+
+    #[test]
+    fn inputs_default_to_the_whole_repository() {
+        assert_eq!(input_paths(&app("apps/one", None)), [""]);
+    }
+
+    #[test]
+    fn declared_paths_are_resolved_against_the_app_path() {
+        assert_eq!(
+            input_paths(&app("apps/one", Some(".; ../../shared/base ;/lib"))),
+            ["apps/one", "lib", "shared/base"]
+        );
+        // The app's own path is always an input.
+        assert_eq!(input_paths(&app("apps/one", Some("/lib"))), ["apps/one", "lib"]);
+    }
+
+    #[test]
+    fn globs_and_escapes_fall_back_to_the_root() {
+        assert_eq!(input_paths(&app("apps/one", Some("./*.yaml"))), [""]);
+        assert_eq!(input_paths(&app("apps/one", Some("../../.."))), [""]);
+    }
 }

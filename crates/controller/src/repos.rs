@@ -158,6 +158,17 @@ impl Repos {
         Ok(sha)
     }
 
+    /// The git object id at each of `paths` in commit `sha` (none where a
+    /// path does not exist), read from the mirror without a checkout.
+    pub(crate) async fn path_ids(
+        &self,
+        repo: &str,
+        sha: &str,
+        paths: &[String],
+    ) -> Result<Vec<Option<String>>, SourceError> {
+        self.git.path_ids(repo, sha, paths).await
+    }
+
     /// The snapshot directory of `sha`.
     pub(crate) async fn checkout(&self, repo: &str, sha: &str) -> Result<std::path::PathBuf, SourceError> {
         self.git.checkout(repo, sha).await
@@ -167,7 +178,7 @@ impl Repos {
     /// exactly or as a prefix (longest wins), as Argo CD's credential
     /// templates do. Unreadable Secrets are skipped: they cannot be used, and
     /// a public repo must still work.
-    async fn credentials(&self, repo: &str) -> Option<Credentials> {
+    pub(crate) async fn credentials(&self, repo: &str) -> Option<Credentials> {
         if tokio::time::timeout(SECRETS_WAIT, self.secrets.wait_until_ready()).await.is_err() {
             tracing::warn!("no list of repository secrets yet; fetching without credentials");
         }

@@ -11,60 +11,11 @@ use std::time::Duration;
 
 use application::SyncStatusCode;
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use serde_json::json;
 
 const SECRET: &str = "s3cret";
-
-/// A free port on the loopback interface (bound, read, released).
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// How many reconciles the controller has run, from `/metrics`.
-async fn reconciles(addr: SocketAddr) -> f64 {
-    let (_, text) = request(addr, "GET", "/metrics", &[], Vec::new()).await;
-    text.lines()
-        .filter(|line| line.starts_with("ferry_reconciles_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// One HTTP/1.1 request; the status code and body.
-async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-) -> (u16, String) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
-    let mut builder = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string());
-    for (name, value) in headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    let response = sender.send_request(builder.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-/// Waits until the endpoint accepts connections (the controller binds it
-/// while starting).
-async fn wait_listening(addr: SocketAddr) {
-    eventually(
-        "the controller's endpoint listens",
-        || async move { tokio::net::TcpStream::connect(addr).await.is_ok() },
-    )
-    .await;
-}
 
 fn sign(body: &[u8], secret: &str) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());

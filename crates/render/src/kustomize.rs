@@ -19,15 +19,14 @@ use std::time::Duration;
 use application::KustomizeSource;
 
 use crate::detect::{KUSTOMIZATION_FILES, normalize, resolve_inside};
-use crate::{Manifest, RenderError, documents};
 use crate::process::{self, Limits, RunError, on_path, redact, shorten};
+use crate::{Manifest, RenderError, documents};
 
 /// How long a render may run, as Argo CD's repo server allows.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Largest accepted output of the tool.
 pub const DEFAULT_OUTPUT_LIMIT: u64 = 64 * 1024 * 1024;
-
 
 /// Which program builds kustomizations.
 #[derive(Debug, Clone, PartialEq, Eq)]

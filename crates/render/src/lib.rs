@@ -28,13 +28,13 @@ use std::path::Path;
 
 pub use detect::detect;
 pub use directory::{DirectoryOptions, render_directory};
+pub use helm::{ChartPull, HelmTools, pull_chart, render_helm};
 pub use jsonnet::{
     JSONNET_TIMEOUT, JsonnetLimits, MAX_JSONNET_OUTPUT_BYTES, MAX_JSONNET_STACK_DEPTH, MAX_OVERDUE_EVALUATIONS,
     jsonnet_version, render_jsonnet, render_jsonnet_with_limits,
 };
-pub use helm::{HelmTools, render_helm};
-pub use plugin::{Plugins, render_plugin};
 pub use kustomize::{KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with};
+pub use plugin::{Plugins, render_plugin};
 
 /// Files larger than this are refused: real manifests are far smaller, and
 /// the limit keeps a hostile repository from exhausting controller memory.
@@ -81,6 +81,30 @@ pub struct Toolbox {
     pub helm: HelmTools,
     /// Configured config-management plugins.
     pub plugins: Plugins,
+    fingerprint: std::sync::OnceLock<String>,
+}
+
+impl Toolbox {
+    /// A toolbox with this Helm engine and these plugins.
+    pub fn new(helm: HelmTools, plugins: Plugins) -> Toolbox {
+        Toolbox { helm, plugins, fingerprint: std::sync::OnceLock::new() }
+    }
+
+    /// Every tool version and setting that can change a render's output, as
+    /// one string: part of every render-cache key, so upgrading a tool or
+    /// editing a plugin renders again. Computed once (it asks each tool for
+    /// its version).
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            format!(
+                "kustomize {}\njsonnet {}\nhelm {}\nplugins {:?}",
+                kustomize_version().unwrap_or_default(),
+                jsonnet_version(),
+                self.helm.describe(),
+                self.plugins
+            )
+        })
+    }
 }
 
 /// A render's result: the objects, and the version of every tool used to

@@ -3,8 +3,8 @@
 //! anything the tool spawned (exec plugins, helm) dies with it.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::credentials::{Credentials, git_auth};
 use crate::git::{self, Invocation, RunError};
 use crate::repo_url::{RepoUrl, mask_secrets, storage_key};
-use crate::{SourceError, snapshot};
+use crate::{SourceError, snapshot, tree};
 
 /// Where the cache lives and how git runs.
 #[derive(Debug, Clone)]
@@ -193,6 +193,30 @@ impl GitCache {
         // Later callers find the directory; the ones already holding this lock recheck it.
         self.inner.checkouts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&lock_key);
         result
+    }
+
+    /// The git object id of each of `paths` in commit `sha` (full SHA), in order: the tree id of
+    /// a directory, the blob id of a file, `None` when absent. Read from the mirror as last
+    /// fetched, without a checkout or a process. Paths are relative to the repository root,
+    /// normalised (`""`, `"."` and `"/"` are the root tree); a path going above the root is an
+    /// error. Symlinks on the way (and at the end) are followed inside the repository, as a
+    /// checkout would show them; one that dangles, loops or points outside gives `None`.
+    /// Symlinks *inside* a returned tree are not followed: their targets' content is not part of
+    /// that tree's id, so callers list such targets as extra paths.
+    ///
+    /// Pass the paths of every app at one commit in one call: the commit and the trees they
+    /// share are read once. The mirror stays open per blocking thread between calls.
+    pub async fn path_ids(
+        &self,
+        repo_url: &str,
+        sha: &str,
+        paths: &[String],
+    ) -> Result<Vec<Option<String>>, SourceError> {
+        let url = RepoUrl::parse(repo_url)?;
+        let mirror = self.inner.mirror_path(&storage_key(&url.normalized));
+        let sha = sha.trim().to_ascii_lowercase();
+        let paths = paths.to_vec();
+        blocking(move || tree::path_ids_blocking(&mirror, &url, &sha, &paths)).await?
     }
 
     /// Delete snapshots not in `keep`, given as `(repo_url, sha)` pairs.

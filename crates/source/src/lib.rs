@@ -49,6 +49,7 @@ mod error;
 mod git;
 mod repo_url;
 mod snapshot;
+mod tree;
 pub mod webhook;
 
 pub use cache::{CacheConfig, GitCache};

@@ -10,6 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use application::Application;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -335,4 +337,57 @@ pub fn hook_job(name: &str, phase: &str, image: &str, extra_annotations: &str) -
 
 pub fn addr(listen: Option<SocketAddr>) -> SocketAddr {
     listen.unwrap()
+}
+
+/// A free port on the loopback interface (bound, read, released).
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// One HTTP/1.1 request; the status code and body.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    let response = sender.send_request(builder.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The sum of the samples of metric lines starting with `prefix` (a name,
+/// optionally with the start of its labels), from `/metrics`.
+pub async fn metric(addr: SocketAddr, prefix: &str) -> f64 {
+    let (_, text) = request(addr, "GET", "/metrics", &[], Vec::new()).await;
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// How many reconciles the controller has run, from `/metrics`.
+pub async fn reconciles(addr: SocketAddr) -> f64 {
+    metric(addr, "ferry_reconciles_total").await
+}
+
+/// Waits until the endpoint accepts connections (the controller binds it
+/// while starting).
+pub async fn wait_listening(addr: SocketAddr) {
+    eventually(
+        "the controller's endpoint listens",
+        || async move { tokio::net::TcpStream::connect(addr).await.is_ok() },
+    )
+    .await;
 }

@@ -386,7 +386,8 @@ pub(crate) fn parse_wave(map: &Map<String, Value>) -> Result<i32, AnnotationErro
 /// Whether the object carries a hook annotation under either prefix, or is
 /// a Helm hook.
 pub(crate) fn has_hook(map: &Map<String, Value>) -> bool {
-    [FERRY_PREFIX, ARGOCD_PREFIX].iter().any(|prefix| map.contains_key(&format!("{prefix}hook"))) || helm_hook(map).is_some()
+    [FERRY_PREFIX, ARGOCD_PREFIX].iter().any(|prefix| map.contains_key(&format!("{prefix}hook")))
+        || helm_hook(map).is_some()
 }
 
 /// The value of `helm.sh/hook`, unless it only marks a Helm 2 CRD.

@@ -157,7 +157,7 @@ fn wait_lists_what_is_pending() {
     app.metadata.generation = Some(3);
     let status = app.status.as_mut().expect("status");
     status.observed_generation = Some(2);
-    status.sync = Some(SyncState { status: SyncStatusCode::OutOfSync, revision: None });
+    status.sync = Some(SyncState { status: SyncStatusCode::OutOfSync, revision: None, tools: Default::default() });
     status.health =
         Some(HealthState { status: health::HealthStatus::Progressing, message: Some("1 of 2 ready".into()) });
     assert_eq!(
@@ -172,7 +172,7 @@ fn wait_lists_what_is_pending() {
     assert_eq!(pending(&app, WaitFor { sync: false, health: false, operation: true }), ["operation Running (wave 2)"]);
     let status = app.status.as_mut().expect("status");
     status.observed_generation = Some(3);
-    status.sync = Some(SyncState { status: SyncStatusCode::Synced, revision: None });
+    status.sync = Some(SyncState { status: SyncStatusCode::Synced, revision: None, tools: Default::default() });
     status.health = Some(HealthState { status: health::HealthStatus::Healthy, message: None });
     status.operation_state = Some(state(OperationPhase::Succeeded, 1, "ok"));
     assert!(pending(&app, all).is_empty());
@@ -185,7 +185,8 @@ fn views_show_status_history_and_results() {
     let sha = "0123456789abcdef0123456789abcdef01234567";
     let mut app = app_with(false, Some(state(OperationPhase::Succeeded, 1_700_000_000, "successfully synced")));
     let status = app.status.as_mut().expect("status");
-    status.sync = Some(SyncState { status: SyncStatusCode::Synced, revision: Some(sha.into()) });
+    status.sync =
+        Some(SyncState { status: SyncStatusCode::Synced, revision: Some(sha.into()), tools: Default::default() });
     status.health = Some(HealthState { status: health::HealthStatus::Healthy, message: None });
     status.resources = vec![application::ResourceStatus {
         group: "apps".into(),
