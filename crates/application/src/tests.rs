@@ -57,6 +57,7 @@ fn full() -> Application {
                         components: vec!["../components/monitoring".into()],
                         ..KustomizeSource::default()
                     }),
+                    ..ApplicationSource::default()
                 },
                 destination: ApplicationDestination {
                     server: Some("https://kubernetes.default.svc".into()),

@@ -51,6 +51,13 @@ pub struct Tuning {
     /// Secret of Gitea webhooks (X-Gitea-Signature)
     #[arg(long, env = "FERRY_WEBHOOK_GITEA_SECRET", hide_env_values = true)]
     pub webhook_gitea_secret: Option<String>,
+    /// Config-management plugins: a file of ConfigManagementPlugin documents (Argo CD's
+    /// format), or a directory of them
+    #[arg(long, env = "FERRY_PLUGINS", value_name = "PATH")]
+    pub plugins: Option<PathBuf>,
+    /// MiB of rendered manifests kept on disk under the data directory
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    pub render_cache_mib: u64,
 }
 
 impl Tuning {
@@ -67,6 +74,12 @@ impl Tuning {
             bail!("--concurrency must be at least 1");
         }
         config.concurrency = self.concurrency;
+        let plugins = match &self.plugins {
+            Some(path) => render::Plugins::load(path).context("invalid --plugins")?,
+            None => render::Plugins::default(),
+        };
+        config.tools = std::sync::Arc::new(render::Toolbox::new(render::HelmTools::default(), plugins));
+        config.render_cache_bytes = self.render_cache_mib.saturating_mul(1024 * 1024);
         config.webhook_secrets = source::webhook::WebhookSecrets {
             github: self.webhook_github_secret.clone(),
             gitlab: self.webhook_gitlab_secret.clone(),

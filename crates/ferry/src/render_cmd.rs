@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use application::{
     ApplicationSource, DirectorySource, HelmFileParameter, HelmParameter, HelmSource, JsonnetSource, JsonnetVar,
-    KustomizeReplica, KustomizeSource,
+    KustomizeReplica, KustomizeSource, PluginEnv, PluginSource,
 };
 use clap::Args;
 
@@ -116,6 +116,16 @@ pub struct RenderArgs {
     /// Treat missing Helm values files as empty
     #[arg(long)]
     helm_ignore_missing_value_files: bool,
+    /// Config-management plugins (a file or directory of ConfigManagementPlugin documents),
+    /// as given to the controller
+    #[arg(long, env = "FERRY_PLUGINS", value_name = "PATH")]
+    plugins: Option<PathBuf>,
+    /// Render with this plugin (with --plugins); `discover` picks one by its discovery rules
+    #[arg(long, value_name = "NAME")]
+    plugin: Option<String>,
+    /// Plugin environment variable (passed as ARGOCD_ENV_KEY); repeatable
+    #[arg(long = "plugin-env", value_name = "KEY=VALUE")]
+    plugin_env: Vec<String>,
     /// The app's name, as the controller passes it to Helm (release name) and plugins
     #[arg(long, value_name = "NAME", default_value = "app")]
     app_name: String,
@@ -140,7 +150,13 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             revision: String::new(),
             repo_url: args.repo.clone().unwrap_or_default(),
         },
-        tools: render::Toolbox::default(),
+        tools: render::Toolbox::new(
+            render::HelmTools::default(),
+            match &args.plugins {
+                Some(path) => render::Plugins::load(path).context("invalid --plugins")?,
+                None => render::Plugins::default(),
+            },
+        ),
     };
     let mut repository = match (&args.repo, &location.checkout) {
         (Some(url), _) => Some(Repository::open(url.clone(), None)?),
@@ -370,6 +386,18 @@ fn source_of(args: &RenderArgs, path: String) -> Result<ApplicationSource> {
         directory: (directory != DirectorySource::default()).then_some(directory),
         kustomize: (kustomize != KustomizeSource::default()).then_some(kustomize),
         helm: (helm != HelmSource::default()).then_some(helm),
+        plugin: match (&args.plugin, args.plugin_env.is_empty()) {
+            (None, true) => None,
+            (name, _) => Some(PluginSource {
+                name: name.clone().filter(|n| n != "discover"),
+                env: args
+                    .plugin_env
+                    .iter()
+                    .map(|item| pair(item, "--plugin-env").map(|(name, value)| PluginEnv { name, value }))
+                    .collect::<Result<_>>()?,
+                parameters: Vec::new(),
+            }),
+        },
         ..ApplicationSource::default()
     };
     Ok(source)

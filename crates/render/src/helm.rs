@@ -490,7 +490,9 @@ fn to_manifests(files: Vec<RenderedFile>) -> Result<Vec<Manifest>, RenderError> 
     }
     let text =
         |m: &Manifest, pointer: &str| m.object.pointer(pointer).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let mut keyed: Vec<((String, String, String, String, String, String), Manifest)> = manifests
+    // (file, kind, namespace, name, apiVersion, the whole object)
+    type Key = (String, String, String, String, String, String);
+    let mut keyed: Vec<(Key, Manifest)> = manifests
         .into_iter()
         .map(|m| {
             let key = (

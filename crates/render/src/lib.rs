@@ -28,13 +28,16 @@ use std::path::Path;
 
 pub use detect::detect;
 pub use directory::{DirectoryOptions, render_directory};
-pub use helm::{ChartPull, HelmTools, pull_chart, render_helm};
+pub use helm::{
+    ChartPull, Crds, HELM_OUTPUT_LIMIT, HELM_TIMEOUT, HelmBackend, HelmEngine, HelmOptions, HelmTools, InlineValues,
+    RenderedFile, TemplateRequest, Transport, ValueInputs, pull_chart, render_helm,
+};
 pub use jsonnet::{
     JSONNET_TIMEOUT, JsonnetLimits, MAX_JSONNET_OUTPUT_BYTES, MAX_JSONNET_STACK_DEPTH, MAX_OVERDUE_EVALUATIONS,
     jsonnet_version, render_jsonnet, render_jsonnet_with_limits,
 };
 pub use kustomize::{KustomizeOptions, KustomizeTool, kustomize_version, render_kustomize, render_kustomize_with};
-pub use plugin::{Plugins, render_plugin};
+pub use plugin::{PluginConfigError, Plugins, render_plugin};
 
 /// Files larger than this are refused: real manifests are far smaller, and
 /// the limit keeps a hostile repository from exhausting controller memory.

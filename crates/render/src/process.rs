@@ -218,7 +218,7 @@ pub(crate) fn redact(stderr: &str, rewrites: &[(String, String)]) -> String {
 /// builds: klog's header (`E1122 02:26:27.462859  2363 run.go:72] "command
 /// failed" err="..."`) and the `error: ` / `Error: ` prefix, so the message is
 /// the same whichever kubectl or kustomize produced it.
-fn tidy(line: &str) -> String {
+pub(crate) fn tidy(line: &str) -> String {
     static KLOG: OnceLock<Option<regex::Regex>> = OnceLock::new();
     let klog = KLOG.get_or_init(|| {
         regex::Regex::new(

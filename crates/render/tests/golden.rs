@@ -5,8 +5,13 @@
 use std::fs;
 use std::path::Path;
 
-use render::{DirectoryOptions, Manifest, Source, render};
+use render::{DirectoryOptions, Manifest, Source};
 use serde_json::{Value, json};
+
+/// Renders like the controller, with default tools, keeping only the objects.
+fn render(repo: &std::path::Path, path: &str, source: &Source) -> Result<Vec<Manifest>, render::RenderError> {
+    render::render(repo, path, source, &render::AppInfo::default(), &render::Toolbox::default()).map(|r| r.manifests)
+}
 
 struct Variant {
     case: &'static str,

@@ -19,10 +19,15 @@ use std::time::Duration;
 
 use application::{DirectorySource, JsonnetSource, JsonnetVar};
 use render::{
-    DirectoryOptions, JsonnetLimits, Manifest, RenderError, Source, jsonnet_version, render, render_jsonnet,
+    DirectoryOptions, JsonnetLimits, Manifest, RenderError, Source, jsonnet_version, render_jsonnet,
     render_jsonnet_with_limits,
 };
 use serde_json::{Value, json};
+
+/// Renders like the controller, with default tools, keeping only the objects.
+fn render(repo: &std::path::Path, path: &str, source: &Source) -> Result<Vec<Manifest>, render::RenderError> {
+    render::render(repo, path, source, &render::AppInfo::default(), &render::Toolbox::default()).map(|r| r.manifests)
+}
 
 fn testdata() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join("jsonnet")

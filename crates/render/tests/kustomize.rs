@@ -34,7 +34,8 @@ fn testdata() -> PathBuf {
 fn render_source(repo: &Path, source: &ApplicationSource) -> Result<Vec<Manifest>, RenderError> {
     match detect(repo, source)? {
         Source::Kustomize(overrides) => render_kustomize_with(repo, &source.path, &overrides, &options()),
-        other => render::render(repo, &source.path, &other),
+        other => render::render(repo, &source.path, &other, &render::AppInfo::default(), &render::Toolbox::default())
+            .map(|r| r.manifests),
     }
 }
 
@@ -256,7 +257,7 @@ fn detection_follows_files_and_explicit_fields() {
     for path in ["k", "k2", "k3", "mixed"] {
         assert_eq!(detected(&source(path)).unwrap(), Source::Kustomize(KustomizeSource::default()), "{path}");
     }
-    assert!(matches!(detected(&source("chart")), Err(RenderError::Unsupported { what }) if what == "Helm charts"));
+    assert_eq!(detected(&source("chart")).unwrap(), Source::Helm(application::HelmSource::default()));
     assert_eq!(
         detected(&source("j")).unwrap(),
         Source::Jsonnet(render::DirectoryOptions::default(), JsonnetSource::default())
@@ -298,6 +299,18 @@ fn detection_follows_files_and_explicit_fields() {
         ..source("k")
     };
     assert!(matches!(detected(&both), Err(RenderError::InvalidSource { .. })));
+    // Explicit helm, chart or plugin win over the files; two of them are refused.
+    let helm = application::HelmSource { release_name: Some("r".into()), ..Default::default() };
+    let explicit = ApplicationSource { helm: Some(helm.clone()), ..source("k") };
+    assert_eq!(detected(&explicit).unwrap(), Source::Helm(helm));
+    let chart = ApplicationSource { chart: Some("nginx".into()), ..source("") };
+    assert_eq!(detected(&chart).unwrap(), Source::Helm(application::HelmSource::default()));
+    let plugin = application::PluginSource { name: Some("p".into()), ..Default::default() };
+    let explicit = ApplicationSource { plugin: Some(plugin.clone()), ..source("chart") };
+    assert_eq!(detected(&explicit).unwrap(), Source::Plugin(plugin.clone()));
+    let both = ApplicationSource { plugin: Some(plugin), kustomize: Some(KustomizeSource::default()), ..source("k") };
+    let error = detected(&both).unwrap_err();
+    assert!(error.to_string().contains("kustomize and plugin"), "{error}");
 }
 
 #[test]

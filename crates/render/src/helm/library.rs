@@ -36,7 +36,7 @@ impl LibraryBackend {
 
     /// Runs `work` on its own thread, giving up after the timeout (see the
     /// module docs for why the thread is then abandoned).
-    fn on_thread<T: Send + 'static>(
+    pub(crate) fn on_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce(&'static LibHelm) -> Result<T, RenderError> + Send + 'static,
     ) -> Result<T, RenderError> {

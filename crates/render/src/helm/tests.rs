@@ -115,7 +115,7 @@ fn helm_golden_cases_agree_across_backends() {
             let suffix = &app_file["app".len()..app_file.len() - ".yaml".len()];
             let label = format!("{}/{app_file}", case.file_name().unwrap().to_string_lossy());
             let source = load(&case.join(&app_file));
-            let helm = source.helm.clone().unwrap_or_else(HelmSource::default);
+            let helm = source.helm.clone().unwrap_or_default();
             let outputs: Vec<(&str, String)> = backends
                 .iter()
                 .map(|(name, tools)| {
@@ -171,7 +171,7 @@ fn helm_values_per_environment_and_hooks() {
         let job = find(&prod, "Job");
         assert_eq!(job.object["metadata"]["annotations"]["helm.sh/hook"], "pre-install,pre-upgrade", "{name}");
         assert_eq!(job.object["metadata"]["annotations"]["helm.sh/hook-weight"], "-5");
-        // CRDs first in the chart's crds/, unless skipped.
+        // CRDs from the chart's crds/, unless skipped.
         assert_eq!(find(&prod, "CustomResourceDefinition").file, "web/crds/widgets.yaml");
         let (skipped, _) = render("app-skip-crds.yaml");
         assert!(skipped.iter().all(|m| m.object["kind"] != "CustomResourceDefinition"), "{name}");
@@ -253,4 +253,40 @@ fn helm_describe_names_backend_and_version() {
         let expected = if name == "lib" { "libhelm v4" } else { "helm CLI v4" };
         assert!(text.starts_with(expected), "{name}: {text}");
     }
+}
+
+#[test]
+fn helm_limits_apply_to_both_backends() {
+    let repo = testdata().join("envs").join("repo");
+    let small =
+        |engine| HelmTools::new(HelmOptions { engine: Some(engine), output_limit: 100, ..HelmOptions::default() });
+    for tools in [small(HelmEngine::Library(library())), small(HelmEngine::Cli(shim()))] {
+        let error = render_helm(&repo, "charts/web", &HelmSource::default(), &app(), &tools).unwrap_err();
+        assert!(matches!(error, RenderError::OutputTooLarge { limit: 100, .. }), "{}: {error:?}", tools.describe());
+    }
+
+    // A CLI that never finishes is killed at the timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("helm");
+    fs::write(&slow, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let tools = HelmTools::new(HelmOptions {
+        engine: Some(HelmEngine::Cli(slow)),
+        timeout: std::time::Duration::from_secs(1),
+        ..HelmOptions::default()
+    });
+    let error = render_helm(&repo, "charts/web", &HelmSource::default(), &app(), &tools).unwrap_err();
+    assert!(matches!(error, RenderError::Timeout { seconds: 1, .. }), "{error:?}");
+
+    // A library call that does not return is given up at the timeout.
+    let backend = library::LibraryBackend::open(&library(), std::time::Duration::from_millis(200), 1024).unwrap();
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let error = backend
+        .on_thread(move |_| {
+            let _ = blocked.recv();
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(error, RenderError::Timeout { .. }), "{error:?}");
+    drop(release);
 }

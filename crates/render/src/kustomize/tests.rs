@@ -1,5 +1,5 @@
 use super::*;
-use crate::process::MAX_MESSAGE;
+use crate::process::{MAX_MESSAGE, tidy};
 
 #[test]
 fn secret_data_never_reaches_the_message() {
