@@ -1,9 +1,16 @@
 //! Helm applications end to end with the real Helm engine: a chart in git
 //! with values per environment and one dependency, synced Synced and Healthy
 //! on the local cluster; its pre-install hook runs as a PreSync hook; a bad
-//! values file becomes a condition with nothing applied.
+//! values file becomes a condition with nothing applied; a chart pushed to an
+//! OCI registry on loopback (Debian's `docker-registry`) is pulled by
+//! version and synced.
 
 mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use application::{ApplicationConditionType, HookPhase, SyncPhase};
 use common::*;
@@ -108,4 +115,111 @@ async fn a_missing_values_file_is_a_condition_and_nothing_is_applied() {
     assert!(message.contains("values-staging.yaml"), "the message names the missing file: {message}");
     let deployments: Api<Deployment> = Api::namespaced(env.client(), "broken");
     assert!(deployments.list(&Default::default()).await.unwrap().items.is_empty(), "nothing applied");
+}
+
+/// The test `helm` (Helm's own SDK through helm-python-sdk) shared with the
+/// render crate's tests; used here to package and push like a user would.
+fn helm() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../render/testdata/helm/bin/helm")
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `docker-registry` on a free loopback port with a temp storage dir.
+struct Registry {
+    child: Child,
+    address: String,
+    _storage: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Registry {
+    let storage = tempfile::tempdir().unwrap();
+    let address = free_port().to_string();
+    let config = storage.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n",
+            storage.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("docker-registry: {e} (apt-get install -y docker-registry)"));
+    let registry = Registry { child, address, _storage: storage };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(&registry.address) {
+            let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
+            let mut reply = String::new();
+            let _ = BufReader::new(stream).read_line(&mut reply);
+            if reply.contains(" 200") {
+                return registry;
+            }
+        }
+        assert!(Instant::now() < deadline, "docker-registry did not answer on {}", registry.address);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_from_an_oci_registry_syncs_by_version() {
+    let registry = start_registry();
+    let work = tempfile::tempdir().unwrap();
+    let chart = work.path().join("greeter");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: greeter\nversion: 0.3.0\n").unwrap();
+    std::fs::write(chart.join("values.yaml"), "greeting: hello\n").unwrap();
+    std::fs::write(
+        chart.join("templates/configmap.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+    )
+    .unwrap();
+    run(Command::new(helm()).arg("package").arg(&chart).arg("--destination").arg(work.path()));
+    let remote = format!("oci://{}/charts", registry.address);
+    run(Command::new(helm()).arg("push").arg(work.path().join("greeter-0.3.0.tgz")).arg(&remote).arg("--plain-http"));
+
+    let env = Env::start().await;
+    let mut app = app_json("greeter", &remote, "", "oci", json!({"prune": true}));
+    app["spec"]["source"]["chart"] = json!("greeter");
+    app["spec"]["source"]["targetRevision"] = json!("0.3.0");
+    app["spec"]["source"]["helm"] = json!({"parameters": [{"name": "greeting", "value": "hi from oci"}]});
+    env.create_app(app).await;
+    let app = env.wait_synced_healthy("greeter").await;
+    assert_eq!(app.status.unwrap().sync.unwrap().revision.as_deref(), Some("0.3.0"), "the chart version is the revision");
+    let maps: Api<ConfigMap> = Api::namespaced(env.client(), "oci");
+    let greeter = maps.get("greeter").await.unwrap();
+    assert_eq!(greeter.data.unwrap().get("greeting").map(String::as_str), Some("hi from oci"));
+
+    // A version that does not exist is a condition naming it.
+    let mut missing = app_json("missing", &remote, "", "oci", json!({"prune": true}));
+    missing["spec"]["source"]["chart"] = json!("greeter");
+    missing["spec"]["source"]["targetRevision"] = json!("9.9.9");
+    env.create_app(missing).await;
+    let app = env
+        .wait_app("missing", "a ComparisonError", |app| {
+            app.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError)
+            })
+        })
+        .await;
+    let message = condition_message(&app).unwrap();
+    assert!(message.contains("9.9.9"), "{message}");
 }
