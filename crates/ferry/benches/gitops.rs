@@ -428,15 +428,82 @@ async fn bench_webhook_latency() {
     drop(controller);
 }
 
+/// Renders the controller has run, from `/metrics`.
+fn renders_total(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("ferry_renders_total"))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// A 200-app monorepo whose apps declare `manifest-generate-paths`: one
+/// commit touching one app (webhook) → how many renders, and how long until
+/// every app is Synced at the new commit.
+async fn bench_monorepo() {
+    let count = env_usize("BENCH_MONOREPO_APPS", 200);
+    let server =
+        Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
+    let client = server.client().await;
+    install(&client).await;
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    for i in 0..count {
+        write_app(repo.path(), i, "one");
+    }
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "first"]);
+    let first = git(repo.path(), &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.path().display());
+    let controller = ControllerProcess::start(&server.kubeconfig).await;
+    let apps: Api<Application> = Api::namespaced(client.clone(), "ferry");
+    let objects: Vec<Application> = (0..count)
+        .map(|i| {
+            let mut app = app_object(&format!("app-{i}"), &url, &format!("apps/app-{i}"), &format!("mono-{}", i / 100));
+            app.metadata.annotations =
+                Some([("ferry.dev/manifest-generate-paths".to_owned(), ".".to_owned())].into_iter().collect());
+            app
+        })
+        .collect();
+    create_apps(&apps, objects).await;
+    wait_all(&apps, &first, count, Instant::now()).await;
+    let before = renders_total(&http_get(controller.port, "/metrics").await.unwrap());
+
+    write_app(repo.path(), 7, "two");
+    git(repo.path(), &["commit", "-qam", "one app"]);
+    let second = git(repo.path(), &["rev-parse", "HEAD"]);
+    let cpu = cpu_seconds(controller.pid());
+    let start = Instant::now();
+    let reply = http_post(
+        controller.port,
+        "/api/webhook",
+        &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")],
+        &push_payload(&url, &second),
+    )
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let took = wait_all(&apps, &second, count, start).await;
+    let rendered = renders_total(&http_get(controller.port, "/metrics").await.unwrap()) - before;
+    assert_eq!(rendered, 1.0, "a commit touching one app renders exactly one");
+    println!(
+        "BENCH monorepo: {count} apps, one commit touching one app (webhook): {rendered} render, all {count} Synced at the new commit in {:.2} s (controller CPU {:.2} s)",
+        took.as_secs_f64(),
+        cpu_seconds(controller.pid()) - cpu,
+    );
+    drop(controller);
+}
+
 type Bench = (&'static str, fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let benches: [Bench; 2] = [
+    let benches: [Bench; 3] = [
         ("bench_gitops_many_apps", || Box::pin(bench_many_apps())),
         ("bench_gitops_webhook", || Box::pin(bench_webhook_latency())),
+        ("bench_gitops_monorepo", || Box::pin(bench_monorepo())),
     ];
     for (name, bench) in benches {
         if name.contains(&filter) {

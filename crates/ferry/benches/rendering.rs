@@ -15,7 +15,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -173,15 +172,48 @@ fn bench_cache_hit() {
         median(memory.clone()).as_secs_f64() * 1e3,
         mean(&disk) * 1e3,
     );
-    drop(Arc::new(()));
+}
+
+/// Helm: the library in-process against the CLI backend (a `helm`
+/// program: `FERRY_HELM`, or the test shim that runs the same library
+/// through Python when no helm binary is installed), on the same chart.
+fn bench_helm_backends() {
+    let rounds = env_usize("BENCH_ROUNDS", 20);
+    let library = std::env::var("FERRY_LIBHELM").expect("set FERRY_LIBHELM (scripts/helm-sdk prints it)");
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("../render/testdata/helm/bin/helm");
+    let cli = std::env::var("FERRY_HELM").map(std::path::PathBuf::from).unwrap_or(shim);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../render/testdata/helm/envs/repo");
+    let helm = application::HelmSource { value_files: vec!["values-prod.yaml".into()], ..Default::default() };
+    let app = render::AppInfo { name: "shop".into(), namespace: "prod".into(), ..Default::default() };
+    let tools = |engine| render::HelmTools::new(render::HelmOptions { engine: Some(engine), ..Default::default() });
+    let backends = [("library", tools(render::HelmEngine::Library(library.into()))), ("CLI", tools(render::HelmEngine::Cli(cli)))];
+    let mut results = Vec::new();
+    for (name, tools) in &backends {
+        // The first call loads the library (or finds the program): not counted.
+        let (first, _) = render::render_helm(&repo, "charts/web", &helm, &app, tools).unwrap();
+        let samples: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                let (manifests, _) = render::render_helm(&repo, "charts/web", &helm, &app, tools).unwrap();
+                let took = start.elapsed();
+                assert_eq!(manifests, first);
+                took
+            })
+            .collect();
+        results.push(format!("{name} ({}) {:.1} ms", tools.describe(), median(samples).as_secs_f64() * 1e3));
+    }
+    println!("BENCH helm render (chart with a dependency and a hook; median of {rounds}): {}", results.join(", "));
 }
 
 type Bench = (&'static str, fn());
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
-    let benches: [Bench; 2] =
-        [("bench_render_kustomize_cold", bench_kustomize_cold), ("bench_render_cache_hit", bench_cache_hit)];
+    let benches: [Bench; 3] = [
+        ("bench_render_kustomize_cold", bench_kustomize_cold),
+        ("bench_render_cache_hit", bench_cache_hit),
+        ("bench_render_helm", bench_helm_backends),
+    ];
     for (name, bench) in benches {
         if name.contains(&filter) {
             println!("running {name}");
