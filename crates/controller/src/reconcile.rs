@@ -573,17 +573,18 @@ async fn render_job(context: &Context, app: &Application, revision: &str) -> Res
         return Ok(context.renders.job(app, revision, &renders::Content::Chart));
     }
     let mut paths = renders::input_paths(app);
-    let chart_file = match source.path.trim_matches('/') {
-        "" => "Chart.yaml".to_owned(),
-        path => format!("{path}/Chart.yaml"),
-    };
-    paths.push(chart_file);
+    let inputs = paths.len();
+    // Whether the app's path holds a chart (Helm output depends on the app's
+    // name); an escaping path has none, and its render reports it.
+    if let Some(base) = renders::lexical(&source.path) {
+        paths.push(if base.is_empty() { "Chart.yaml".to_owned() } else { format!("{base}/Chart.yaml") });
+    }
     let mut ids =
         context.repos.path_ids(&source.repo_url, revision, &paths).await.map_err(|error| {
             Problem::comparison(format!("read revision {revision}: {}", crate::error_chain(&error)))
         })?;
-    let chart = ids.pop().flatten().is_some();
-    paths.pop();
+    let chart = ids.len() > inputs && ids.pop().flatten().is_some();
+    paths.truncate(inputs);
     let pairs: Vec<(String, Option<String>)> = paths.into_iter().zip(ids).collect();
     Ok(context.renders.job(app, revision, &renders::Content::Git { paths: &pairs, chart }))
 }

@@ -123,7 +123,7 @@ impl Renders {
             repo_url: app.spec.spec.source.repo_url.clone(),
         };
         let mut key = CacheKey::new()
-            .part("source", &serde_json::to_string(&source).unwrap_or_default())
+            .part("source", serde_json::to_string(&source).unwrap_or_default())
             .part("tools", self.tools.fingerprint());
         let helm_like = match content {
             Content::Git { paths, chart } => {
@@ -247,7 +247,11 @@ pub(crate) fn input_paths(app: &Application) -> Vec<String> {
     let Some(declared) = GENERATE_PATHS.iter().find_map(|name| annotations.get(*name)) else {
         return vec![String::new()];
     };
-    let base = app.spec.spec.source.path.trim_matches('/').to_owned();
+    // An app path that climbs out of the repository: depend on everything;
+    // the render refuses it with a message naming the path.
+    let Some(base) = lexical(&app.spec.spec.source.path) else {
+        return vec![String::new()];
+    };
     let mut paths = vec![base.clone()];
     for entry in declared.split(';').map(str::trim).filter(|e| !e.is_empty()) {
         if entry.contains(['*', '?', '[']) {
@@ -270,7 +274,7 @@ pub(crate) fn input_paths(app: &Application) -> Vec<String> {
 }
 
 /// `a/./b/../c` → `a/c`; `None` when `..` climbs above the root.
-fn lexical(path: &str) -> Option<String> {
+pub(crate) fn lexical(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

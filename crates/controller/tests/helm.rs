@@ -5,6 +5,8 @@
 //! OCI registry on loopback (Debian's `docker-registry`) is pulled by
 //! version and synced.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
@@ -203,7 +205,11 @@ async fn a_chart_from_an_oci_registry_syncs_by_version() {
     app["spec"]["source"]["helm"] = json!({"parameters": [{"name": "greeting", "value": "hi from oci"}]});
     env.create_app(app).await;
     let app = env.wait_synced_healthy("greeter").await;
-    assert_eq!(app.status.unwrap().sync.unwrap().revision.as_deref(), Some("0.3.0"), "the chart version is the revision");
+    assert_eq!(
+        app.status.unwrap().sync.unwrap().revision.as_deref(),
+        Some("0.3.0"),
+        "the chart version is the revision"
+    );
     let maps: Api<ConfigMap> = Api::namespaced(env.client(), "oci");
     let greeter = maps.get("greeter").await.unwrap();
     assert_eq!(greeter.data.unwrap().get("greeting").map(String::as_str), Some("hi from oci"));
@@ -215,9 +221,9 @@ async fn a_chart_from_an_oci_registry_syncs_by_version() {
     env.create_app(missing).await;
     let app = env
         .wait_app("missing", "a ComparisonError", |app| {
-            app.status.as_ref().is_some_and(|s| {
-                s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError)
-            })
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
         })
         .await;
     let message = condition_message(&app).unwrap();

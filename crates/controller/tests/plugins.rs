@@ -2,6 +2,8 @@
 //! an app with the app's env and parameters, and it syncs; a plugin that
 //! hangs is killed at its timeout and becomes a condition.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -80,9 +82,9 @@ async fn a_plugin_past_its_timeout_is_a_condition() {
     env.create_app(app).await;
     let app = env
         .wait_app("stuck", "a ComparisonError", |app| {
-            app.status.as_ref().is_some_and(|s| {
-                s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError)
-            })
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
         })
         .await;
     let message = condition_message(&app).unwrap();

@@ -1,7 +1,9 @@
 //! The content-addressed render cache end to end, counted from `/metrics`
 //! (never timed): in a 200-app monorepo, a commit touching one app renders
 //! that app only; a restarted controller serves every app from disk; a hard
-//! refresh renders again.
+//! refresh renders again; apps at the same path and commit share a render.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -105,6 +107,8 @@ async fn without_declared_paths_any_commit_renders_again_and_tools_are_recorded(
     repo.write("kustomized/cm.yaml", &config_map("k", "v: k"));
     let first = repo.commit("one");
     env.create_app(app_json("plain", &repo.url(), "app", "demo", serde_json::Value::Null)).await;
+    // Same path, same commit, same options: one render serves both.
+    env.create_app(app_json("plain-twin", &repo.url(), "app", "demo", serde_json::Value::Null)).await;
     env.create_app(app_json("kustomized", &repo.url(), "kustomized", "demo", serde_json::Value::Null)).await;
     let app = env
         .wait_app("kustomized", "compared", |app| {
@@ -113,12 +117,14 @@ async fn without_declared_paths_any_commit_renders_again_and_tools_are_recorded(
         .await;
     let tools = app.status.unwrap().sync.unwrap().tools;
     assert!(tools.get("kustomize").is_some_and(|v| !v.is_empty()), "kustomize version recorded: {tools:?}");
-    env.wait_app("plain", "compared", |app| {
-        app.status.as_ref().and_then(|s| s.sync.as_ref()).is_some_and(|s| s.revision.as_deref() == Some(&first))
-    })
-    .await;
+    for name in ["plain", "plain-twin"] {
+        env.wait_app(name, "compared", |app| {
+            app.status.as_ref().and_then(|s| s.sync.as_ref()).is_some_and(|s| s.revision.as_deref() == Some(&first))
+        })
+        .await;
+    }
     let before = renders(&env).await;
-    assert_eq!(before, 2.0);
+    assert_eq!(before, 2.0, "three apps, two distinct renders");
 
     // Argo CD's default: without manifest-generate-paths, the whole
     // repository is the app's input.

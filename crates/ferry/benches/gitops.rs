@@ -214,15 +214,8 @@ async fn create_apps(apps: &Api<Application>, objects: Vec<Application>) {
     while pending.next().await.is_some() {}
 }
 
-/// 1,000 apps × 10 objects from one monorepo: initial sync, then one commit
-/// that changes every app; the controller's RSS per object; and the CPU of
-/// no-op refreshes.
-async fn bench_many_apps() {
-    let count = env_usize("BENCH_APPS", 1000);
-    let server =
-        Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
-    let client = server.client().await;
-    install(&client).await;
+/// A git repository of `count` apps (`apps/app-N`); its first commit and URL.
+fn monorepo(count: usize) -> (tempfile::TempDir, String, String) {
     let repo = tempfile::tempdir().unwrap();
     git(repo.path(), &["init", "-q", "-b", "main"]);
     for i in 0..count {
@@ -232,6 +225,19 @@ async fn bench_many_apps() {
     git(repo.path(), &["commit", "-q", "-m", "first"]);
     let first = git(repo.path(), &["rev-parse", "HEAD"]);
     let url = format!("file://{}", repo.path().display());
+    (repo, first, url)
+}
+
+/// 1,000 apps × 10 objects from one monorepo: initial sync, then one commit
+/// that changes every app; the controller's RSS per object; and the CPU of
+/// no-op refreshes.
+async fn bench_many_apps() {
+    let count = env_usize("BENCH_APPS", 1000);
+    let server =
+        Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
+    let client = server.client().await;
+    install(&client).await;
+    let (repo, first, url) = monorepo(count);
 
     let controller = ControllerProcess::start(&server.kubeconfig).await;
     let idle_rss = rss_bytes(controller.pid());
@@ -446,15 +452,7 @@ async fn bench_monorepo() {
         Server::start_with(ServerOptions { simulation: Sim::On, ready_delay_ms: 200, ..Default::default() }).await;
     let client = server.client().await;
     install(&client).await;
-    let repo = tempfile::tempdir().unwrap();
-    git(repo.path(), &["init", "-q", "-b", "main"]);
-    for i in 0..count {
-        write_app(repo.path(), i, "one");
-    }
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "first"]);
-    let first = git(repo.path(), &["rev-parse", "HEAD"]);
-    let url = format!("file://{}", repo.path().display());
+    let (repo, first, url) = monorepo(count);
     let controller = ControllerProcess::start(&server.kubeconfig).await;
     let apps: Api<Application> = Api::namespaced(client.clone(), "ferry");
     let objects: Vec<Application> = (0..count)

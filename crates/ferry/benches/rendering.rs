@@ -186,7 +186,8 @@ fn bench_helm_backends() {
     let helm = application::HelmSource { value_files: vec!["values-prod.yaml".into()], ..Default::default() };
     let app = render::AppInfo { name: "shop".into(), namespace: "prod".into(), ..Default::default() };
     let tools = |engine| render::HelmTools::new(render::HelmOptions { engine: Some(engine), ..Default::default() });
-    let backends = [("library", tools(render::HelmEngine::Library(library.into()))), ("CLI", tools(render::HelmEngine::Cli(cli)))];
+    let backends =
+        [("library", tools(render::HelmEngine::Library(library.into()))), ("CLI", tools(render::HelmEngine::Cli(cli)))];
     let mut results = Vec::new();
     for (name, tools) in &backends {
         // The first call loads the library (or finds the program): not counted.

@@ -127,6 +127,48 @@ fn overrides_from_flags_are_applied() {
     assert_eq!(names, ["kustomization.yaml"]);
 }
 
+/// A chart with a values file per environment.
+fn write_chart(root: &Path) {
+    write(root, "chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+    write(root, "chart/values.yaml", "replicas: 1\nlevel: info\n");
+    write(root, "chart/values-prod.yaml", "replicas: 3\n");
+    write(
+        root,
+        "chart/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n  namespace: {{ .Release.Namespace }}\ndata:\n  level: {{ .Values.level | quote }}\n  replicas: {{ .Values.replicas | quote }}\n",
+    );
+}
+
+#[test]
+fn a_helm_chart_renders_with_values_files_and_set_flags() {
+    let repo = repo();
+    write_chart(repo.path());
+    let (code, out, err) = ferry(
+        &[
+            "render",
+            "chart",
+            "--helm-values",
+            "values-prod.yaml",
+            "--helm-set",
+            "level=debug",
+            "--app-name",
+            "shop",
+            "--dest-namespace",
+            "prod",
+        ],
+        repo.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-settings\n  namespace: prod\ndata:\n  level: debug\n  replicas: \"3\"\n"
+    );
+    // A values file that is not there is an error naming it.
+    let (code, _, err) = ferry(&["render", "chart", "--helm-values", "values-staging.yaml"], repo.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("values-staging.yaml"), "{err}");
+}
+
 #[test]
 fn a_plain_directory_renders_in_file_order() {
     let repo = repo();

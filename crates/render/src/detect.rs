@@ -2,10 +2,11 @@
 //! the path, as Argo CD decides.
 
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use application::{ApplicationSource, DirectorySource};
 
+use crate::paths::{normalize, resolve_inside};
 use crate::{DirectoryOptions, RenderError, Source};
 
 /// File names that make a directory a Kustomize app, in the order Kustomize
@@ -94,40 +95,10 @@ fn has_jsonnet(dir: &Path) -> bool {
     })
 }
 
-/// Lexically normalises a repository-relative path to `a/b/c` form (empty
-/// for the root). Absolute paths and `..` that climbs above the root are
-/// refused before touching the filesystem.
-pub(crate) fn normalize(path: &str) -> Result<String, RenderError> {
-    let escapes = || RenderError::PathEscapesRepository { path: path.to_owned() };
-    let mut parts: Vec<&str> = Vec::new();
-    for component in Path::new(path).components() {
-        match component {
-            Component::CurDir => {}
-            Component::Normal(part) => parts.push(part.to_str().ok_or_else(escapes)?),
-            Component::ParentDir => {
-                parts.pop().ok_or_else(escapes)?;
-            }
-            Component::RootDir | Component::Prefix(_) => return Err(escapes()),
-        }
-    }
-    Ok(parts.join("/"))
-}
-
-/// Canonicalises `root/rel` (symlinks followed) and checks it stays inside
-/// the canonical `root`. `Ok(None)` when it does not exist. `shown` names the
-/// path in errors.
-pub(crate) fn resolve_inside(root: &Path, rel: &str, shown: &str) -> Result<Option<PathBuf>, RenderError> {
-    match fs::canonicalize(root.join(rel)) {
-        Ok(real) if real.starts_with(root) => Ok(Some(real)),
-        Ok(_) => Err(RenderError::PathEscapesRepository { path: shown.to_owned() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(RenderError::Io { path: shown.to_owned(), source }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::normalize;
 
     #[test]
     fn normalize_keeps_paths_inside() {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use application::HelmSource;
 
-use crate::detect::{normalize, resolve_inside};
+use crate::paths::{app_dir, normalize};
 use crate::process::{self, Limits, on_path, redact, shorten};
 use crate::{AppInfo, Manifest, RenderError, documents};
 
@@ -421,14 +421,8 @@ pub fn render_helm(
     app: &AppInfo,
     tools: &HelmTools,
 ) -> Result<(Vec<Manifest>, String), RenderError> {
-    let root = std::fs::canonicalize(repo_root)
-        .map_err(|_| RenderError::PathNotFound { path: repo_root.display().to_string() })?;
+    let (root, chart_dir) = app_dir(repo_root, app_path)?;
     let chart_rel = normalize(app_path)?;
-    let chart_dir = resolve_inside(&root, &chart_rel, app_path)?
-        .ok_or_else(|| RenderError::PathNotFound { path: app_path.to_owned() })?;
-    if !chart_dir.is_dir() {
-        return Err(RenderError::NotADirectory { path: app_path.to_owned() });
-    }
     if !chart_dir.join("Chart.yaml").is_file() {
         return Err(RenderError::InvalidSource { message: format!("{app_path:?} has no Chart.yaml") });
     }

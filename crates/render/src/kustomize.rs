@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use application::KustomizeSource;
 
-use crate::detect::{KUSTOMIZATION_FILES, normalize, resolve_inside};
+use crate::detect::KUSTOMIZATION_FILES;
+use crate::paths::{app_dir, normalize};
 use crate::process::{self, Limits, RunError, on_path, redact, shorten};
 use crate::{Manifest, RenderError, documents};
 
@@ -157,14 +158,8 @@ pub fn render_kustomize_with(
     overrides: &KustomizeSource,
     options: &KustomizeOptions,
 ) -> Result<Vec<Manifest>, RenderError> {
-    let root = std::fs::canonicalize(repo_root)
-        .map_err(|_| RenderError::PathNotFound { path: repo_root.display().to_string() })?;
+    let (root, app_dir) = app_dir(repo_root, app_path)?;
     let app_rel = normalize(app_path)?;
-    let app_dir = resolve_inside(&root, &app_rel, app_path)?
-        .ok_or_else(|| RenderError::PathNotFound { path: app_path.to_owned() })?;
-    if !app_dir.is_dir() {
-        return Err(RenderError::NotADirectory { path: app_path.to_owned() });
-    }
     let kustomization =
         KUSTOMIZATION_FILES.iter().find(|name| app_dir.join(name).is_file()).unwrap_or(&KUSTOMIZATION_FILES[0]);
     let shown_file =

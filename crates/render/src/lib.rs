@@ -20,6 +20,7 @@ mod documents;
 mod helm;
 mod jsonnet;
 mod kustomize;
+mod paths;
 mod plugin;
 mod process;
 

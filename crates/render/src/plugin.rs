@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use application::PluginSource;
 use globset::GlobMatcher;
 
-use crate::detect::{normalize, resolve_inside};
+use crate::paths::app_dir;
 use crate::process::{self, Limits, RunError, redact, shorten};
 use crate::{AppInfo, Manifest, RenderError, documents};
 
@@ -219,14 +219,7 @@ pub fn render_plugin(
     plugins: &Plugins,
 ) -> Result<(Vec<Manifest>, String), RenderError> {
     let deadline = Instant::now() + plugins.timeout;
-    let root = std::fs::canonicalize(repo_root)
-        .map_err(|_| RenderError::PathNotFound { path: repo_root.display().to_string() })?;
-    let app_rel = normalize(app_path)?;
-    let app_dir = resolve_inside(&root, &app_rel, app_path)?
-        .ok_or_else(|| RenderError::PathNotFound { path: app_path.to_owned() })?;
-    if !app_dir.is_dir() {
-        return Err(RenderError::NotADirectory { path: app_path.to_owned() });
-    }
+    let (root, app_dir) = app_dir(repo_root, app_path)?;
     // Where the app sits in any copy of the tree; resolved, so an app path
     // through an in-repository symlink lands on the same directory.
     let app_inside = app_dir.strip_prefix(&root).unwrap_or(Path::new("")).to_path_buf();

@@ -16,7 +16,8 @@ fn testdata() -> PathBuf {
 /// Copies `from` into a fresh temp dir (symlinks kept as links).
 fn copy(from: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(dir.path()).status();
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(dir.path()).status();
     assert!(status.unwrap().success());
     dir
 }
@@ -31,7 +32,8 @@ fn render_fresh(case: &str, app: &str, tools: &Toolbox) -> (String, Vec<(String,
     spec.as_object_mut().unwrap().entry("repoURL").or_insert_with(|| "file:///unused".into());
     let source: ApplicationSource = serde_json::from_value(spec).unwrap();
     let repo = copy(&case_dir.join("repo"));
-    let info = AppInfo { name: "app".into(), namespace: "demo".into(), revision: "0123abcd".into(), ..AppInfo::default() };
+    let info =
+        AppInfo { name: "app".into(), namespace: "demo".into(), revision: "0123abcd".into(), ..AppInfo::default() };
     let detected = render::detect(repo.path(), &source).unwrap();
     let rendered = render::render(repo.path(), &source.path, &detected, &info, tools)
         .unwrap_or_else(|e| panic!("{case}/{app}: {e}"));

@@ -37,6 +37,8 @@ pub struct AppArgs {
     command: AppCommand,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum AppCommand {
     /// Create an application

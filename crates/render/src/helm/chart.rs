@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::RenderError;
-use crate::detect::{normalize, resolve_inside};
+use crate::paths::{normalize, resolve_inside};
 
 /// Deepest directory nesting followed, so a symlink loop inside the
 /// repository ends instead of recursing forever.

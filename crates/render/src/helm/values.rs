@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::MAX_FILE_BYTES;
 use crate::RenderError;
-use crate::detect::{normalize, resolve_inside};
+use crate::paths::{normalize, resolve_inside};
 
 /// The values inputs, resolved and checked, in Helm's order of precedence.
 #[derive(Debug, Clone, Default, PartialEq)]

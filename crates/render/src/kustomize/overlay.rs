@@ -9,7 +9,7 @@ use application::{KustomizePatch, KustomizeSource};
 use serde_json::{Map, Value, json};
 
 use crate::RenderError;
-use crate::detect::{normalize, resolve_inside};
+use crate::paths::{normalize, resolve_inside};
 
 /// Builds the overlay's kustomization. `root` is the canonical repository
 /// root (paths are checked against it and patch files read from it);

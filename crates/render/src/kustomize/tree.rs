@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::RenderError;
+use crate::paths::{io_error, join, resolve_link};
 
 /// What to do with the tree while checking it.
 #[derive(Debug, Clone, Copy)]
@@ -72,32 +73,4 @@ fn mode_target(mode: Walk<'_>, rel: &str) -> Option<PathBuf> {
         Walk::Check => None,
         Walk::CopyTo(copy_root) => Some(copy_root.join(rel)),
     }
-}
-
-/// The canonical target of the link at `path`, which must be inside `root`;
-/// `None` when it dangles.
-fn resolve_link(root: &Path, path: &Path, rel: &str) -> Result<Option<PathBuf>, RenderError> {
-    match fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(Some(real)),
-        Ok(_) => Err(RenderError::PathEscapesRepository { path: rel.to_owned() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        // A loop of links, or a link through a file: nothing to read either.
-        Err(e)
-            if matches!(
-                rustix::io::Errno::from_io_error(&e),
-                Some(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(source) => Err(io_error(rel, source)),
-    }
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
-}
-
-fn io_error(path: &str, source: std::io::Error) -> RenderError {
-    RenderError::Io { path: path.to_owned(), source }
 }

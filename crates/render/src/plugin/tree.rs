@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::{DiscoverGlob, FileModes};
 use crate::RenderError;
+use crate::paths::{io_error, join, resolve_link};
 
 /// Copies the tree under the canonical `root` into the existing, empty
 /// directory `to`, skipping `.git`.
@@ -98,31 +99,4 @@ pub(super) fn any_match(root: &Path, app_dir: &Path, glob: &DiscoverGlob) -> Res
         }
     }
     Ok(false)
-}
-
-/// The canonical target of the link at `path`, which must be inside `root`;
-/// `None` when it dangles or loops.
-fn resolve_link(root: &Path, path: &Path, rel: &str) -> Result<Option<PathBuf>, RenderError> {
-    match fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(Some(real)),
-        Ok(_) => Err(RenderError::PathEscapesRepository { path: rel.to_owned() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e)
-            if matches!(
-                rustix::io::Errno::from_io_error(&e),
-                Some(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(source) => Err(io_error(rel, source)),
-    }
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
-}
-
-fn io_error(path: &str, source: std::io::Error) -> RenderError {
-    RenderError::Io { path: path.to_owned(), source }
 }
