@@ -100,7 +100,15 @@ impl ControllerConfig {
     }
 
     fn renders(&self, metrics: Arc<Metrics>) -> Result<renders::Renders, ControllerError> {
-        let limits = rendercache::Limits { disk_bytes: self.render_cache_bytes, ..rendercache::Limits::default() };
+        // Each app keeps its prepared objects between reconciles, so the
+        // memory tier only serves apps sharing a render and the first
+        // reconciles after a restart; a small one keeps the controller's
+        // memory flat with thousands of apps (a disk hit costs ~0.2 ms).
+        let limits = rendercache::Limits {
+            disk_bytes: self.render_cache_bytes,
+            memory_entries: 64,
+            memory_bytes: 16 * 1024 * 1024,
+        };
         renders::Renders::new(
             self.data_dir.join("renders"),
             limits,

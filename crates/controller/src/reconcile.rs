@@ -58,6 +58,10 @@ pub(crate) struct Memo {
 pub(crate) struct AppMemo {
     /// What the prepared desired state was made from (render and destination).
     prepared_key: String,
+    /// The render job of the last reconcile and what it was made from
+    /// (revision, source, declared paths): a commit's tree never changes, so
+    /// the same inputs give the same job without reading the mirror.
+    job: Option<(String, Arc<renders::Job>)>,
     prepared: Option<Arc<Desired>>,
     /// Hash of everything the comparison depends on.
     compare_key: u64,
@@ -500,7 +504,15 @@ pub(crate) async fn desired_at(
 ) -> Result<Arc<Desired>, Problem> {
     let source = &app.spec.spec.source;
     let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
-    let job = render_job(context, app, revision).await?;
+    let job_inputs = renders::job_inputs(app, revision);
+    let job = match &memo.job {
+        Some((inputs, job)) if *inputs == job_inputs => job.clone(),
+        _ => {
+            let job = Arc::new(render_job(context, app, revision).await?);
+            memo.job = Some((job_inputs, job.clone()));
+            job
+        }
+    };
     // What the prepared objects depend on: the render and the destination.
     let key = format!("{}\n{namespace}", job.digest);
     if reuse == Reuse::Yes

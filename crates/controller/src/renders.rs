@@ -237,6 +237,20 @@ impl Renders {
     }
 }
 
+/// Everything a [`Job`] is made from besides the tree's content: equal
+/// inputs at the same revision make the same job.
+pub(crate) fn job_inputs(app: &Application, revision: &str) -> String {
+    let annotations = app.annotations();
+    let declared = GENERATE_PATHS.iter().find_map(|name| annotations.get(*name));
+    format!(
+        "{revision}\n{}\n{}\n{:?}\n{:?}",
+        app.name_any(),
+        app.spec.spec.destination.namespace.as_deref().unwrap_or_default(),
+        declared,
+        app.spec.spec.source
+    )
+}
+
 /// The repository paths an app's output depends on: the paths of
 /// `manifest-generate-paths` (with the app's own path always included), or
 /// the repository root when the app does not declare them. A glob in the

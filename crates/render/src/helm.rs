@@ -214,6 +214,34 @@ impl HelmTools {
         self.backend.get_or_init(|| select(&self.options)).clone().map_err(|u| u.to_error())
     }
 
+    /// Which engine renders, for cache keys, without setting it up: loading
+    /// the library starts a Go runtime in the process (tens of MiB), which a
+    /// controller whose apps use no Helm should not pay. The engine's file
+    /// (path, size, modification time) stands for its version, the same
+    /// before and after the backend is set up.
+    pub fn identity(&self) -> String {
+        let file_identity = |kind: &str, path: &Path| {
+            let meta = std::fs::metadata(path).ok();
+            let size = meta.as_ref().map(std::fs::Metadata::len).unwrap_or_default();
+            let modified = meta.and_then(|m| m.modified().ok()).map(|t| format!("{t:?}")).unwrap_or_default();
+            format!("{kind} {} {size} {modified}", path.display())
+        };
+        match &self.options.engine {
+            Some(HelmEngine::Library(path)) => file_identity("library", path),
+            Some(HelmEngine::Cli(program)) => file_identity("cli", program),
+            None => {
+                let library = find_library().and_then(|path| library_file(&path));
+                let program = env("FERRY_HELM").map(PathBuf::from).or_else(|| on_path("helm"));
+                format!(
+                    "backend {:?}; {}; {}",
+                    env("FERRY_HELM_BACKEND"),
+                    library.map_or_else(|| "no library".to_owned(), |path| file_identity("library", &path)),
+                    program.map_or_else(|| "no cli".to_owned(), |path| file_identity("cli", &path)),
+                )
+            }
+        }
+    }
+
     /// The backend and its version for logs, or why there is none.
     pub fn describe(&self) -> String {
         match self.backend() {

@@ -96,15 +96,15 @@ impl Toolbox {
 
     /// Every tool version and setting that can change a render's output, as
     /// one string: part of every render-cache key, so upgrading a tool or
-    /// editing a plugin renders again. Computed once (it asks each tool for
-    /// its version).
+    /// editing a plugin renders again. Computed once (it asks Kustomize for
+    /// its version; Helm is identified by its files, not loaded).
     pub fn fingerprint(&self) -> &str {
         self.fingerprint.get_or_init(|| {
             format!(
                 "kustomize {}\njsonnet {}\nhelm {}\nplugins {:?}",
                 kustomize_version().unwrap_or_default(),
                 jsonnet_version(),
-                self.helm.describe(),
+                self.helm.identity(),
                 self.plugins
             )
         })

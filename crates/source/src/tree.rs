@@ -98,8 +98,9 @@ fn lookup(
 /// `Send` (gix is built without its `parallel` feature), hence per thread rather than shared.
 const KEPT_PER_THREAD: usize = 8;
 
-/// Object cache of one kept handle: commits and trees are small, and objects never change.
-const OBJECT_CACHE_BYTES: usize = 4 << 20;
+/// Object cache of one kept handle: commits and trees are small, and objects never change. Kept
+/// small because every blocking thread may hold one per mirror (a 1,000-directory tree is ~40 KB).
+const OBJECT_CACHE_BYTES: usize = 512 << 10;
 
 thread_local! {
     static KEPT: RefCell<Vec<(PathBuf, gix::Repository)>> = const { RefCell::new(Vec::new()) };
