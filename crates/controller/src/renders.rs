@@ -199,23 +199,25 @@ impl Renders {
         // The semaphore is never closed, so acquiring only fails at shutdown.
         let _permit = self.limit.acquire().await;
         let started = Instant::now();
-        let outcome = match root.await {
-            Ok(root) => {
-                let source = job.source.clone();
-                let app = job.app.clone();
-                let tools = self.tools.clone();
-                // Detection reads the tree and tools run as child processes:
-                // both block, so neither runs on the async workers.
-                tokio::task::spawn_blocking(move || {
-                    let detected = render::detect(&root, &source)?;
-                    render::render(&root, &source.path, &detected, &app, &tools)
-                })
-                .await
-                .map_err(|join| format!("render task failed: {join}"))
-                .and_then(|result| result.map_err(|error| crate::error_chain(&error)))
-            }
-            Err(message) => Err(message),
+        // The tree (a checkout, a chart pull) failing says nothing about the
+        // render: it is reported but not remembered, so the next reconcile
+        // tries again (new credentials, a registry back up).
+        let root = match root.await {
+            Ok(root) => root,
+            Err(message) => return Arc::new(Err(message)),
         };
+        let source = job.source.clone();
+        let app = job.app.clone();
+        let tools = self.tools.clone();
+        // Detection reads the tree and tools run as child processes: both
+        // block, so neither runs on the async workers.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let detected = render::detect(&root, &source)?;
+            render::render(&root, &source.path, &detected, &app, &tools)
+        })
+        .await
+        .map_err(|join| format!("render task failed: {join}"))
+        .and_then(|result| result.map_err(|error| crate::error_chain(&error)));
         self.metrics.observe_render(started.elapsed(), outcome.is_ok());
         match outcome {
             Ok(rendered) => {

@@ -145,14 +145,26 @@ impl Drop for Registry {
     }
 }
 
-fn start_registry() -> Registry {
+/// A registry; with `user`, it requires that user and password (htpasswd).
+fn start_registry(user: Option<(&str, &str)>) -> Registry {
     let storage = tempfile::tempdir().unwrap();
     let address = free_port().to_string();
     let config = storage.path().join("config.yml");
+    let mut auth = String::new();
+    if let Some((name, password)) = user {
+        let hash = run(Command::new("python3").args([
+            "-c",
+            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+            password,
+        ]));
+        let htpasswd = storage.path().join("htpasswd");
+        std::fs::write(&htpasswd, format!("{name}:{}\n", hash.trim())).unwrap();
+        auth = format!("auth: {{htpasswd: {{realm: test, path: {}}}}}\n", htpasswd.display());
+    }
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n",
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n{auth}",
             storage.path().join("data").display()
         ),
     )
@@ -172,7 +184,8 @@ fn start_registry() -> Registry {
             let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
             let mut reply = String::new();
             let _ = BufReader::new(stream).read_line(&mut reply);
-            if reply.contains(" 200") {
+            // 401: up, and asking for credentials.
+            if reply.contains(" 200") || reply.contains(" 401") {
                 return registry;
             }
         }
@@ -181,11 +194,9 @@ fn start_registry() -> Registry {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_chart_from_an_oci_registry_syncs_by_version() {
-    let registry = start_registry();
-    let work = tempfile::tempdir().unwrap();
-    let chart = work.path().join("greeter");
+/// Packages the `greeter` chart (0.3.0) under `work` and pushes it to `remote`.
+fn push_greeter(work: &Path, remote: &str, login: &[&str]) {
+    let chart = work.join("greeter");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
     std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: greeter\nversion: 0.3.0\n").unwrap();
     std::fs::write(chart.join("values.yaml"), "greeting: hello\n").unwrap();
@@ -194,14 +205,67 @@ async fn a_chart_from_an_oci_registry_syncs_by_version() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
     )
     .unwrap();
-    run(Command::new(helm()).arg("package").arg(&chart).arg("--destination").arg(work.path()));
-    let remote = format!("oci://{}/charts", registry.address);
-    run(Command::new(helm()).arg("push").arg(work.path().join("greeter-0.3.0.tgz")).arg(&remote).arg("--plain-http"));
+    run(Command::new(helm()).arg("package").arg(&chart).arg("--destination").arg(work));
+    run(Command::new(helm())
+        .arg("push")
+        .arg(work.join("greeter-0.3.0.tgz"))
+        .arg(remote)
+        .arg("--plain-http")
+        .args(login));
+}
 
-    let env = Env::start().await;
-    let mut app = app_json("greeter", &remote, "", "oci", json!({"prune": true}));
+fn greeter_app(name: &str, remote: &str) -> serde_json::Value {
+    let mut app = app_json(name, remote, "", "oci", json!({"prune": true}));
     app["spec"]["source"]["chart"] = json!("greeter");
     app["spec"]["source"]["targetRevision"] = json!("0.3.0");
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_registry_is_pulled_with_the_repository_secret() {
+    let registry = start_registry(Some(("robot", "s3cret-pw")));
+    let work = tempfile::tempdir().unwrap();
+    let remote = format!("oci://{}/charts", registry.address);
+    push_greeter(work.path(), &remote, &["--username", "robot", "--password", "s3cret-pw"]);
+
+    let env = Env::start().await;
+    env.create_app(greeter_app("private", &remote)).await;
+    let app = env
+        .wait_app("private", "a ComparisonError without credentials", |app| {
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
+        })
+        .await;
+    let message = condition_message(&app).unwrap();
+    assert!(message.contains("greeter"), "{message}");
+
+    // Credentials for the registry's URL prefix, as `ferry repo add` writes them.
+    let secret = application::secrets::RepoSecret {
+        url: format!("oci://{}", registry.address),
+        username: Some("robot".into()),
+        password: Some("s3cret-pw".into()),
+        ..Default::default()
+    }
+    .to_secret(application::NAMESPACE);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(env.client(), application::NAMESPACE);
+    secrets.create(&Default::default(), &secret).await.unwrap();
+    // A failed pull is not remembered: the next poll pulls with the credentials.
+    let app = env.wait_synced_healthy("private").await;
+    let status = app.status.unwrap();
+    assert!(status.conditions.is_empty(), "{:?}", status.conditions);
+    assert!(!format!("{status:?}").contains("s3cret-pw"), "no password in status");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chart_from_an_oci_registry_syncs_by_version() {
+    let registry = start_registry(None);
+    let work = tempfile::tempdir().unwrap();
+    let remote = format!("oci://{}/charts", registry.address);
+    push_greeter(work.path(), &remote, &[]);
+
+    let env = Env::start().await;
+    let mut app = greeter_app("greeter", &remote);
     app["spec"]["source"]["helm"] = json!({"parameters": [{"name": "greeting", "value": "hi from oci"}]});
     env.create_app(app).await;
     let app = env.wait_synced_healthy("greeter").await;
@@ -215,8 +279,7 @@ async fn a_chart_from_an_oci_registry_syncs_by_version() {
     assert_eq!(greeter.data.unwrap().get("greeting").map(String::as_str), Some("hi from oci"));
 
     // A version that does not exist is a condition naming it.
-    let mut missing = app_json("missing", &remote, "", "oci", json!({"prune": true}));
-    missing["spec"]["source"]["chart"] = json!("greeter");
+    let mut missing = greeter_app("missing", &remote);
     missing["spec"]["source"]["targetRevision"] = json!("9.9.9");
     env.create_app(missing).await;
     let app = env

@@ -109,14 +109,15 @@ async fn secrets_api(conn: &ConnArgs) -> Result<Api<Secret>> {
     Ok(Api::namespaced(super::client(conn).await?, application::NAMESPACE))
 }
 
-/// Whether `url` looks like a git remote ferry can fetch.
+/// Whether `url` looks like a git remote ferry can fetch, or a Helm chart
+/// repository (`https://`) or OCI registry (`oci://`).
 fn check_url(url: &str) -> Result<()> {
-    let schemes = ["https://", "http://", "ssh://", "file://", "git://"];
+    let schemes = ["https://", "http://", "ssh://", "file://", "git://", "oci://"];
     let scp_like = !url.contains("://") && url.contains('@') && url.contains(':');
     if schemes.iter().any(|s| url.starts_with(s)) || scp_like {
         return Ok(());
     }
-    bail!("invalid repository URL {url:?}: expected https://, http://, ssh://, file:// or user@host:path")
+    bail!("invalid repository URL {url:?}: expected https://, http://, ssh://, file://, oci:// or user@host:path")
 }
 
 fn build(args: &AddArgs) -> Result<RepoSecret> {

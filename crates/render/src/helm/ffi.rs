@@ -61,6 +61,9 @@ struct Api {
     strvals_parse_string: unsafe extern "C" fn(Str, StrOut, StrOut) -> i32,
     strvals_parse_literal: unsafe extern "C" fn(Str, StrOut, StrOut) -> i32,
     pull: unsafe extern "C" fn(Handle, Str, Str, StrOut, StrOut) -> i32,
+    registry_client_new: unsafe extern "C" fn(Str, *mut Handle, StrOut) -> i32,
+    registry_client_free: unsafe extern "C" fn(Handle, StrOut) -> i32,
+    registry_login: unsafe extern "C" fn(Handle, Str, Str, Str, Str, StrOut) -> i32,
     // Publishing (push, package, index) is for the tests' registries.
     #[cfg_attr(not(test), allow(dead_code))]
     push: unsafe extern "C" fn(Handle, Str, Str, Str, StrOut, StrOut) -> i32,
@@ -134,6 +137,9 @@ fn resolve(library: &'static libloading::Library) -> Result<Api, libloading::Err
             strvals_parse_string: *library.get(b"helm_strvals_parse_string")?,
             strvals_parse_literal: *library.get(b"helm_strvals_parse_literal")?,
             pull: *library.get(b"helm_pull")?,
+            registry_client_new: *library.get(b"helm_registry_client_new")?,
+            registry_client_free: *library.get(b"helm_registry_client_free")?,
+            registry_login: *library.get(b"helm_registry_login")?,
             push: *library.get(b"helm_push")?,
             package_run: *library.get(b"helm_package_run")?,
             repo_index_generate: *library.get(b"helm_repo_index_generate")?,
@@ -274,16 +280,38 @@ impl LibHelm {
     }
 
     /// `helm pull`: `reference` is a chart name (with `repo_url` in the
-    /// options) or an `oci://` reference. Returns the library's JSON answer.
-    pub(crate) fn pull(&self, reference: &str, options: &str) -> Result<String, CallError> {
+    /// options) or an `oci://` reference; `client` is a logged-in registry
+    /// client for a private OCI registry. Returns the library's JSON answer.
+    pub(crate) fn pull(
+        &self,
+        client: Option<&RegistryClient>,
+        reference: &str,
+        options: &str,
+    ) -> Result<String, CallError> {
         let reference = c_string(reference)?;
         let options = Some(c_string(options)?);
         let mut out: *mut c_char = ptr::null_mut();
         let mut err: *mut c_char = ptr::null_mut();
-        // SAFETY: handle 0 asks for the library's default registry client
-        // (no handle to own); the strings live across the call.
-        let status = unsafe { (self.api.pull)(0, reference.as_ptr(), opt_ptr(&options), &mut out, &mut err) };
+        // Handle 0 asks for the library's default registry client.
+        let handle = client.map_or(0, |client| client.handle);
+        // SAFETY: the handle is 0 or a live client borrowed for the call
+        // (freed only when `client` drops, after it); the strings live
+        // across the call.
+        let status = unsafe { (self.api.pull)(handle, reference.as_ptr(), opt_ptr(&options), &mut out, &mut err) };
         self.finish(status, out, err)
+    }
+
+    /// A registry client (`options`: JSON such as `{"plain_http": true,
+    /// "credentials_file": "…"}`), freed on drop.
+    pub(crate) fn registry_client(&'static self, options: &str) -> Result<RegistryClient, CallError> {
+        let options = Some(c_string(options)?);
+        let mut handle: Handle = 0;
+        let mut err: *mut c_char = ptr::null_mut();
+        // SAFETY: `options` lives across the call; `handle` and `err` are
+        // locals the library writes through.
+        let status = unsafe { (self.api.registry_client_new)(opt_ptr(&options), &mut handle, &mut err) };
+        self.finish(status, ptr::null_mut(), err)?;
+        Ok(RegistryClient { lib: self, handle })
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
@@ -353,6 +381,44 @@ impl Chart {
         // SAFETY: as in `render`.
         let status = unsafe { (self.lib.api.chart_crds)(self.handle, &mut out, &mut err) };
         self.lib.finish(status, out, err)
+    }
+}
+
+/// A registry client handle of the library.
+pub(crate) struct RegistryClient {
+    lib: &'static LibHelm,
+    handle: Handle,
+}
+
+impl RegistryClient {
+    /// Logs in to `host` (`127.0.0.1:5000`); `options` as for the client.
+    pub(crate) fn login(&self, host: &str, username: &str, password: &str, options: &str) -> Result<(), CallError> {
+        let (host, username, password) = (c_string(host)?, c_string(username)?, c_string(password)?);
+        let options = Some(c_string(options)?);
+        let mut err: *mut c_char = ptr::null_mut();
+        // SAFETY: the handle is live until `self` drops; every string lives
+        // across the call; `err` is a local the library writes through.
+        let status = unsafe {
+            (self.lib.api.registry_login)(
+                self.handle,
+                host.as_ptr(),
+                username.as_ptr(),
+                password.as_ptr(),
+                opt_ptr(&options),
+                &mut err,
+            )
+        };
+        self.lib.finish(status, ptr::null_mut(), err).map(|_| ())
+    }
+}
+
+impl Drop for RegistryClient {
+    fn drop(&mut self) {
+        let mut err: *mut c_char = ptr::null_mut();
+        // SAFETY: the handle came from `helm_registry_client_new` and is
+        // freed only here, once.
+        let status = unsafe { (self.lib.api.registry_client_free)(self.handle, &mut err) };
+        let _ = self.lib.finish(status, ptr::null_mut(), err);
     }
 }
 

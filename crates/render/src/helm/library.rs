@@ -196,7 +196,40 @@ impl HelmBackend for LibraryBackend {
             options["password"] = json!(password);
         }
         let options = options.to_string();
-        self.on_thread(move |lib| lib.pull(&reference, &options).map_err(|e| failed("pull", e)))?;
+        // An OCI registry takes credentials through a logged-in client (the
+        // pull options' user and password only reach HTTP repositories).
+        // Its credentials file is private to this pull, so nothing is left in
+        // Helm's own configuration.
+        let login = match (request.oci_reference(), &request.username) {
+            (Some(reference), Some(username)) => {
+                let host = reference.trim_start_matches("oci://").split('/').next().unwrap_or_default().to_owned();
+                let client_options = json!({
+                    "plain_http": transport == Transport::PlainHttp,
+                    "credentials_file": download.path().join("registry.json").display().to_string(),
+                })
+                .to_string();
+                let login_options = json!({"plain_http": transport == Transport::PlainHttp}).to_string();
+                Some((
+                    host,
+                    username.clone(),
+                    request.password.clone().unwrap_or_default(),
+                    client_options,
+                    login_options,
+                ))
+            }
+            _ => None,
+        };
+        self.on_thread(move |lib| {
+            let client = match &login {
+                Some((host, username, password, client_options, login_options)) => {
+                    let client = lib.registry_client(client_options).map_err(|e| failed("registry client", e))?;
+                    client.login(host, username, password, login_options).map_err(|e| failed("registry login", e))?;
+                    Some(client)
+                }
+                None => None,
+            };
+            lib.pull(client.as_ref(), &reference, &options).map_err(|e| failed("pull", e))
+        })?;
         drop(download);
         Ok(dest.join(&request.chart))
     }
