@@ -506,9 +506,10 @@ pub(crate) async fn desired_at(
     let namespace = app.spec.spec.destination.namespace.clone().unwrap_or_default();
     let job_inputs = renders::job_inputs(app, revision);
     let job = match &memo.job {
-        Some((inputs, job)) if *inputs == job_inputs => job.clone(),
+        // A hard refresh also reads the cluster's capabilities again.
+        Some((inputs, job)) if *inputs == job_inputs && reuse == Reuse::Yes => job.clone(),
         _ => {
-            let job = Arc::new(render_job(context, app, revision).await?);
+            let job = Arc::new(render_job(context, app, live, revision).await?);
             memo.job = Some((job_inputs, job.clone()));
             job
         }
@@ -579,10 +580,23 @@ pub(crate) async fn desired_at(
 /// The render job of `app` at `revision`: for a git source, keyed by the
 /// object ids of the paths its output depends on (read from the mirror, no
 /// checkout); for a chart from a Helm repository, by chart and version.
-async fn render_job(context: &Context, app: &Application, revision: &str) -> Result<renders::Job, Problem> {
+async fn render_job(
+    context: &Context,
+    app: &Application,
+    live: &LiveCache,
+    revision: &str,
+) -> Result<renders::Job, Problem> {
     let source = &app.spec.spec.source;
+    // Helm charts and plugins see the destination's version and API
+    // versions, as in Argo CD; other tools do not, and skip the requests.
+    let capabilities = || async {
+        live.capabilities().await.map_err(|error| {
+            Problem::comparison(format!("read the destination's capabilities: {}", crate::error_chain(&error)))
+        })
+    };
     if source.chart.is_some() {
-        return Ok(context.renders.job(app, revision, &renders::Content::Chart));
+        let capabilities = capabilities().await?;
+        return Ok(context.renders.job(app, revision, &renders::Content::Chart, Some(&capabilities)));
     }
     let mut paths = renders::input_paths(app);
     let inputs = paths.len();
@@ -598,7 +612,10 @@ async fn render_job(context: &Context, app: &Application, revision: &str) -> Res
     let chart = ids.len() > inputs && ids.pop().flatten().is_some();
     paths.truncate(inputs);
     let pairs: Vec<(String, Option<String>)> = paths.into_iter().zip(ids).collect();
-    Ok(context.renders.job(app, revision, &renders::Content::Git { paths: &pairs, chart }))
+    let capabilities =
+        if chart || source.helm.is_some() || source.plugin.is_some() { Some(capabilities().await?) } else { None };
+    let content = renders::Content::Git { paths: &pairs, chart };
+    Ok(context.renders.job(app, revision, &content, capabilities.as_deref()))
 }
 
 fn compare_key(

@@ -111,7 +111,14 @@ impl Renders {
     }
 
     /// The job for `app` at `revision`, keyed by `content`.
-    pub(crate) fn job(&self, app: &Application, revision: &str, content: &Content<'_>) -> Job {
+    /// `capabilities` are the destination's, for Helm charts and plugins.
+    pub(crate) fn job(
+        &self,
+        app: &Application,
+        revision: &str,
+        content: &Content<'_>,
+        capabilities: Option<&live::Capabilities>,
+    ) -> Job {
         let mut source = app.spec.spec.source.clone();
         // The revision's name does not change the output: its content does.
         source.target_revision = String::new();
@@ -121,6 +128,8 @@ impl Renders {
             namespace: app.spec.spec.destination.namespace.clone().unwrap_or_default(),
             revision: revision.to_owned(),
             repo_url: app.spec.spec.source.repo_url.clone(),
+            kube_version: capabilities.map(|c| c.kube_version.clone()),
+            api_versions: capabilities.map(|c| c.api_versions.clone()).unwrap_or_default(),
         };
         let mut key = CacheKey::new()
             .part("source", serde_json::to_string(&source).unwrap_or_default())
@@ -143,7 +152,11 @@ impl Renders {
         // from the app; other tools' output does not, so apps sharing a path
         // share the render.
         if helm_like {
-            key = key.part("app", &info.name).part("namespace", &info.namespace);
+            key = key
+                .part("app", &info.name)
+                .part("namespace", &info.namespace)
+                .part("kube-version", info.kube_version.as_deref().unwrap_or_default())
+                .part("api-versions", info.api_versions.join(","));
         }
         if source.plugin.is_some() {
             key = key.part("revision", revision);

@@ -39,6 +39,11 @@ fn write_chart(repo: &Repo) {
         "charts/web/templates/migrate.yaml",
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-weight: \"-1\"\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox:1.36\n",
     );
+    // What the chart sees of the destination cluster, as Argo CD passes it.
+    repo.write(
+        "charts/web/templates/capabilities.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-capabilities\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  ferryApi: {{ .Capabilities.APIVersions.Has \"ferry.dev/v1alpha1\" | quote }}\n",
+    );
     repo.write("charts/web/charts/settings/Chart.yaml", "apiVersion: v2\nname: settings\nversion: 0.1.0\n");
     repo.write(
         "charts/web/charts/settings/templates/configmap.yaml",
@@ -84,6 +89,10 @@ async fn helm_chart_with_values_per_environment_and_a_dependency_syncs() {
         let maps: Api<ConfigMap> = Api::namespaced(env.client(), namespace);
         let settings = maps.get(&format!("{name}-settings")).await.unwrap();
         assert_eq!(settings.data.unwrap().get("greeting").map(String::as_str), Some(greeting), "dependency rendered");
+        let capabilities = maps.get(&format!("{name}-capabilities")).await.unwrap().data.unwrap();
+        let version = env.client().apiserver_version().await.unwrap().git_version;
+        assert_eq!(capabilities.get("kube"), Some(&version), "the destination's version");
+        assert_eq!(capabilities.get("ferryApi").map(String::as_str), Some("true"), "the destination's API versions");
 
         // The Helm pre-install hook ran as a PreSync hook and is not a managed resource.
         let operation = status.operation_state.expect("an operation ran");

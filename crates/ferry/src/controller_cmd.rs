@@ -58,6 +58,9 @@ pub struct Tuning {
     /// MiB of rendered manifests kept on disk under the data directory
     #[arg(long, value_name = "MIB", default_value_t = 512)]
     pub render_cache_mib: u64,
+    /// Renders (tool runs) at once (default: twice the number of cores)
+    #[arg(long, value_name = "N")]
+    pub render_concurrency: Option<usize>,
 }
 
 impl Tuning {
@@ -80,6 +83,12 @@ impl Tuning {
         };
         config.tools = std::sync::Arc::new(render::Toolbox::new(render::HelmTools::default(), plugins));
         config.render_cache_bytes = self.render_cache_mib.saturating_mul(1024 * 1024);
+        if let Some(renders) = self.render_concurrency {
+            if renders == 0 {
+                bail!("--render-concurrency must be at least 1");
+            }
+            config.render_concurrency = renders;
+        }
         config.webhook_secrets = source::webhook::WebhookSecrets {
             github: self.webhook_github_secret.clone(),
             gitlab: self.webhook_gitlab_secret.clone(),

@@ -149,6 +149,9 @@ pub fn run(args: &RenderArgs) -> Result<()> {
             namespace: args.dest_namespace.clone(),
             revision: String::new(),
             repo_url: args.repo.clone().unwrap_or_default(),
+            // Offline: no cluster to ask; `--helm-kube-version` and
+            // `--helm-api-versions` stand in for it.
+            ..render::AppInfo::default()
         },
         tools: render::Toolbox::new(
             render::HelmTools::default(),

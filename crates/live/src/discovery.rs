@@ -23,9 +23,48 @@ pub(crate) struct DiscoveryCache {
     /// apiVersion → last discovery; guarded by an async mutex so concurrent
     /// misses on the same group version cost one request.
     refreshed: tokio::sync::Mutex<HashMap<String, Instant>>,
+    /// The cluster's version and API versions, and when they were read.
+    capabilities: tokio::sync::Mutex<Option<(Instant, std::sync::Arc<Capabilities>)>>,
 }
 
+/// What a cluster offers, as Helm's `.Capabilities` (and Argo CD's plugin
+/// environment) describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The server's version, `v1.33.0`.
+    pub kube_version: String,
+    /// Every served group version (`v1`, `apps/v1`, …), sorted.
+    pub api_versions: Vec<String>,
+}
+
+/// How long capabilities are reused: clusters are upgraded and CRDs added
+/// rarely, and a chart asking for them would otherwise cost two requests
+/// per render.
+const CAPABILITIES_TTL: Duration = Duration::from_secs(300);
+
 impl DiscoveryCache {
+    /// The cluster's capabilities, read at most once per [`CAPABILITIES_TTL`]
+    /// (failures are not kept).
+    pub(crate) async fn capabilities(&self, client: &kube::Client) -> Result<std::sync::Arc<Capabilities>, LiveError> {
+        let mut cached = self.capabilities.lock().await;
+        if let Some((at, capabilities)) = cached.as_ref()
+            && at.elapsed() < CAPABILITIES_TTL
+        {
+            return Ok(capabilities.clone());
+        }
+        let failed = |source| LiveError::Discovery { api_version: "(all)".to_owned(), source };
+        let version = client.apiserver_version().await.map_err(failed)?;
+        let mut api_versions = client.list_core_api_versions().await.map_err(failed)?.versions;
+        for group in client.list_api_groups().await.map_err(failed)?.groups {
+            api_versions.extend(group.versions.into_iter().map(|v| v.group_version));
+        }
+        api_versions.sort();
+        api_versions.dedup();
+        let capabilities = std::sync::Arc::new(Capabilities { kube_version: version.git_version, api_versions });
+        *cached = Some((Instant::now(), capabilities.clone()));
+        Ok(capabilities)
+    }
+
     pub(crate) fn cached(&self, api_version: &str, kind: &str) -> Option<Resolved> {
         read(&self.resolved).get(&(api_version.to_owned(), kind.to_owned())).cloned()
     }

@@ -29,6 +29,7 @@ mod discovery;
 mod store;
 mod task;
 
+pub use discovery::Capabilities;
 use discovery::DiscoveryCache;
 use store::{Index, KindInfo, KindStore, ObjectName, read, write};
 
@@ -292,6 +293,12 @@ impl LiveCache {
     /// The client the cache watches with.
     pub fn client(&self) -> &kube::Client {
         &self.inner.client
+    }
+
+    /// The cluster's version and served API versions (cached for a few
+    /// minutes), for Helm's `.Capabilities`.
+    pub async fn capabilities(&self) -> Result<Arc<Capabilities>, LiveError> {
+        self.inner.shared.discovery.capabilities(&self.inner.client).await
     }
 
     /// apiVersion + kind → the API resource, via discovery of that group

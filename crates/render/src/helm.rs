@@ -495,8 +495,14 @@ pub fn render_helm(
             .unwrap_or_else(|| if app.namespace.is_empty() { "default".to_owned() } else { app.namespace.clone() }),
         values,
         crds: if helm.skip_crds { Crds::Skip } else { Crds::Include },
-        kube_version: helm.kube_version.clone().filter(|v| !v.is_empty()),
-        api_versions: helm.api_versions.clone(),
+        kube_version: helm.kube_version.clone().filter(|v| !v.is_empty()).or_else(|| app.kube_version.clone()),
+        api_versions: {
+            let mut versions = app.api_versions.clone();
+            versions.extend(helm.api_versions.iter().cloned());
+            versions.sort();
+            versions.dedup();
+            versions
+        },
     };
     let files = backend.template(&request).map_err(|e| rewrite_paths(e, &rewrites))?;
     drop(scratch);

@@ -74,6 +74,14 @@ pub struct AppInfo {
     pub revision: String,
     /// The source repository URL.
     pub repo_url: String,
+    /// The destination's Kubernetes version (`v1.33.0`): Helm's
+    /// `.Capabilities.KubeVersion` unless the app sets `helm.kubeVersion`,
+    /// and plugins' `KUBE_VERSION`, as in Argo CD. `None` offline.
+    pub kube_version: Option<String>,
+    /// The destination's API versions (`apps/v1`, …), added to Helm's
+    /// `.Capabilities.APIVersions` with the app's `helm.apiVersions`, and
+    /// plugins' `KUBE_API_VERSIONS`.
+    pub api_versions: Vec<String>,
 }
 
 /// What this machine offers beyond the built-in renderers: the Helm engine

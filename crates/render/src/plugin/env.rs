@@ -69,6 +69,8 @@ fn build_env(app_path: &str, app: &AppInfo) -> Vec<(String, String)> {
         // The requested ref is not known to the renderer yet; Argo CD sets
         // the variable either way, so plugins that read it see it empty.
         ("ARGOCD_APP_SOURCE_TARGET_REVISION", String::new()),
+        ("KUBE_VERSION", app.kube_version.clone().unwrap_or_default().trim_start_matches('v').to_owned()),
+        ("KUBE_API_VERSIONS", app.api_versions.join(",")),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))

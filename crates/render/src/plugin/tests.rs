@@ -26,6 +26,8 @@ fn app() -> AppInfo {
         namespace: "demo".into(),
         revision: "0123456789abcdef0123456789abcdef01234567".into(),
         repo_url: "https://git.example/repo.git".into(),
+        kube_version: Some("v1.33.0".into()),
+        api_versions: vec!["apps/v1".into(), "v1".into()],
     }
 }
 
@@ -356,6 +358,7 @@ env | cut -d= -f1 | sed 's/^/    /'
         assert!(!seen.contains(name), "{name} leaked into the plugin's environment: {seen:?}");
     }
     assert!(seen.contains(&"ARGOCD_APP_SOURCE_TARGET_REVISION".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"KUBE_VERSION".to_owned()) && seen.contains(&"KUBE_API_VERSIONS".to_owned()), "{seen:?}");
 }
 
 #[test]
