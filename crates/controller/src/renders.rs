@@ -281,14 +281,30 @@ pub(crate) fn input_paths(app: &Application) -> Vec<String> {
     let Some(base) = lexical(&app.spec.spec.source.path) else {
         return vec![String::new()];
     };
+    let source = &app.spec.spec.source;
+    // Paths the spec itself names are inputs too, declared or not: values
+    // files, `--set-file` files and Kustomize components (relative to the
+    // app's path), Jsonnet libraries (relative to the root).
+    let from_app = |path: &str| if path.starts_with('/') { path.to_owned() } else { format!("./{path}") };
+    let mut entries: Vec<String> = declared.split(';').map(|e| e.trim().to_owned()).collect();
+    if let Some(helm) = &source.helm {
+        entries.extend(helm.value_files.iter().filter(|f| !f.contains("://")).map(|f| from_app(f)));
+        entries.extend(helm.file_parameters.iter().map(|f| from_app(&f.path)));
+    }
+    if let Some(kustomize) = &source.kustomize {
+        entries.extend(kustomize.components.iter().filter(|c| !c.contains("://")).map(|c| from_app(c)));
+    }
+    if let Some(jsonnet) = source.directory.as_ref().and_then(|d| d.jsonnet.as_ref()) {
+        entries.extend(jsonnet.libs.iter().map(|lib| format!("/{lib}")));
+    }
     let mut paths = vec![base.clone()];
-    for entry in declared.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+    for entry in entries.iter().filter(|e| !e.is_empty()) {
         if entry.contains(['*', '?', '[']) {
             return vec![String::new()];
         }
         let joined = match entry.strip_prefix('/') {
             Some(from_root) => from_root.to_owned(),
-            None if base.is_empty() => entry.to_owned(),
+            None if base.is_empty() => entry.clone(),
             None => format!("{base}/{entry}"),
         };
         match lexical(&joined) {
@@ -348,6 +364,17 @@ mod tests {
         );
         // The app's own path is always an input.
         assert_eq!(input_paths(&app("apps/one", Some("/lib"))), ["apps/one", "lib"]);
+    }
+
+    #[test]
+    fn paths_the_spec_names_are_inputs_too() {
+        let mut app = app("apps/one", Some("."));
+        app.spec.spec.source.helm = Some(application::HelmSource {
+            value_files: vec!["../../values/prod.yaml".into(), "https://example.com/v.yaml".into()],
+            file_parameters: vec![application::HelmFileParameter { name: "x".into(), path: "/files/x.txt".into() }],
+            ..Default::default()
+        });
+        assert_eq!(input_paths(&app), ["apps/one", "files/x.txt", "values/prod.yaml"]);
     }
 
     #[test]
