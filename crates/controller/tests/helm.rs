@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use application::{ApplicationConditionType, HookPhase, SyncPhase};
+use application::{HookPhase, SyncPhase};
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -115,14 +115,7 @@ async fn a_missing_values_file_is_a_condition_and_nothing_is_applied() {
     write_chart(&repo);
     repo.commit("chart");
     env.create_app(helm_app("broken", &repo, "broken", "values-staging.yaml", "x")).await;
-    let app = env
-        .wait_app("broken", "a ComparisonError", |app| {
-            app.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("broken").await;
     assert!(message.contains("values-staging.yaml"), "the message names the missing file: {message}");
     let deployments: Api<Deployment> = Api::namespaced(env.client(), "broken");
     assert!(deployments.list(&Default::default()).await.unwrap().items.is_empty(), "nothing applied");
@@ -239,14 +232,7 @@ async fn a_private_registry_is_pulled_with_the_repository_secret() {
 
     let env = Env::start().await;
     env.create_app(greeter_app("private", &remote)).await;
-    let app = env
-        .wait_app("private", "a ComparisonError without credentials", |app| {
-            app.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("private").await;
     assert!(message.contains("greeter"), "{message}");
 
     // Credentials for the registry's URL prefix, as `ferry repo add` writes them.
@@ -291,13 +277,6 @@ async fn a_chart_from_an_oci_registry_syncs_by_version() {
     let mut missing = greeter_app("missing", &remote);
     missing["spec"]["source"]["targetRevision"] = json!("9.9.9");
     env.create_app(missing).await;
-    let app = env
-        .wait_app("missing", "a ComparisonError", |app| {
-            app.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("missing").await;
     assert!(message.contains("9.9.9"), "{message}");
 }

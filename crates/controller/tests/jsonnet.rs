@@ -4,7 +4,6 @@
 
 mod common;
 
-use application::ApplicationConditionType;
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -94,14 +93,7 @@ async fn jsonnet_error_is_a_comparison_error_naming_the_file() {
     let mut app = app_json("broken", &repo.url(), "broken", "demo", json!({}));
     app["spec"]["source"]["directory"] = json!({"jsonnet": {}});
     env.create_app(app).await;
-    let app = env
-        .wait_app("broken", "a ComparisonError", |app| {
-            app.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("broken").await;
     assert!(message.contains("broken/main.jsonnet"), "{message}");
     assert!(message.contains("replicas must be set for web"), "{message}");
 }

@@ -119,13 +119,6 @@ async fn a_broken_kustomization_is_a_comparison_error() {
     repo.write("app/kustomization.yaml", "resources:\n  - missing.yaml\n");
     repo.commit("broken");
     env.create_app(app_json("broken", &repo.url(), "app", "demo", json!({}))).await;
-    let app = env
-        .wait_app("broken", "a ComparisonError", |app| {
-            app.status.as_ref().is_some_and(|s| {
-                s.conditions.iter().any(|c| c.type_ == application::ApplicationConditionType::ComparisonError)
-            })
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("broken").await;
     assert!(message.contains("kustomize") && message.contains("missing.yaml"), "{message}");
 }

@@ -9,7 +9,6 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ApplicationConditionType;
 use common::*;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
@@ -80,13 +79,6 @@ async fn a_plugin_past_its_timeout_is_a_condition() {
     let mut app = app_json("stuck", &repo.url(), "app", "plugins", json!({"prune": true}));
     app["spec"]["source"]["plugin"] = json!({"name": "hangs"});
     env.create_app(app).await;
-    let app = env
-        .wait_app("stuck", "a ComparisonError", |app| {
-            app.status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == ApplicationConditionType::ComparisonError))
-        })
-        .await;
-    let message = condition_message(&app).unwrap();
+    let message = env.wait_comparison_error("stuck").await;
     assert!(message.contains("plugin hangs") && message.contains("did not finish"), "{message}");
 }

@@ -186,6 +186,18 @@ impl Env {
     }
 
     /// Writes a merge patch to the app.
+    /// Waits for a ComparisonError condition on the app; returns its message.
+    pub async fn wait_comparison_error(&self, name: &str) -> String {
+        let app = self
+            .wait_app(name, "a ComparisonError", |app| {
+                app.status.as_ref().is_some_and(|s| {
+                    s.conditions.iter().any(|c| c.type_ == application::ApplicationConditionType::ComparisonError)
+                })
+            })
+            .await;
+        condition_message(&app).unwrap()
+    }
+
     pub async fn patch_app(&self, name: &str, patch: Value) {
         self.apps.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.unwrap();
     }
