@@ -264,15 +264,7 @@ async fn bench_many_apps() {
     let second = git(repo.path(), &["rev-parse", "HEAD"]);
     let (server_cpu, controller_cpu) = (cpu_seconds(server.pid()), cpu_seconds(controller.pid()));
     let start = Instant::now();
-    let reply = http_post(
-        controller.port,
-        "/api/webhook",
-        &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")],
-        &push_payload(&url, &second),
-    )
-    .await
-    .unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    announce_push(controller.port, &url, &second).await;
     let changed = wait_all(&apps, &second, count, start).await;
     println!(
         "BENCH many apps: one commit changing all {count} apps (webhook): all Synced and Healthy in {:.2} s (CPU: API server {:.1} s, controller {:.1} s)",
@@ -409,9 +401,7 @@ async fn bench_webhook_latency() {
         git(repo.path(), &["commit", "-qam", &format!("v{round}")]);
         revision = git(repo.path(), &["rev-parse", "HEAD"]);
         let start = Instant::now();
-        http_post(controller.port, "/api/webhook", &[("X-GitHub-Event", "push")], &push_payload(&url, &revision))
-            .await
-            .unwrap();
+        announce_push(controller.port, &url, &revision).await;
         let deadline = start + Duration::from_secs(60);
         loop {
             let app = apps.get("hooked").await.unwrap();
@@ -432,6 +422,19 @@ async fn bench_webhook_latency() {
         p(1.0)
     );
     drop(controller);
+}
+
+/// POSTs a GitHub push event for `sha` of `url` to the controller's webhook.
+async fn announce_push(port: u16, url: &str, sha: &str) {
+    let reply = http_post(
+        port,
+        "/api/webhook",
+        &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")],
+        &push_payload(url, sha),
+    )
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 }
 
 /// Renders the controller has run, from `/metrics`.
@@ -472,15 +475,7 @@ async fn bench_monorepo() {
     let second = git(repo.path(), &["rev-parse", "HEAD"]);
     let cpu = cpu_seconds(controller.pid());
     let start = Instant::now();
-    let reply = http_post(
-        controller.port,
-        "/api/webhook",
-        &[("X-GitHub-Event", "push"), ("Content-Type", "application/json")],
-        &push_payload(&url, &second),
-    )
-    .await
-    .unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    announce_push(controller.port, &url, &second).await;
     let took = wait_all(&apps, &second, count, start).await;
     let rendered = renders_total(&http_get(controller.port, "/metrics").await.unwrap()) - before;
     assert_eq!(rendered, 1.0, "a commit touching one app renders exactly one");
