@@ -9,10 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use application::{HookPhase, SyncPhase};
 use common::*;
@@ -166,34 +166,42 @@ fn start_registry(user: Option<(&str, &str)>) -> Registry {
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n{auth}",
+            "version: 0.1\nlog: {{level: info}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n{auth}",
             storage.path().join("data").display()
         ),
     )
     .unwrap();
-    let child = Command::new("docker-registry")
+    let mut child = Command::new("docker-registry")
         .arg("serve")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("docker-registry: {e} (apt-get install -y docker-registry)"));
-    let registry = Registry { child, address, _storage: storage };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(&registry.address) {
-            let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = BufReader::new(stream).read_line(&mut reply);
-            // 401: up, and asking for credentials.
-            if reply.contains(" 200") || reply.contains(" 401") {
-                return registry;
+    wait_listening_log(&mut child, &address);
+    Registry { child, address, _storage: storage }
+}
+
+/// Waits (up to 20 s) for the registry to log that it listens: its stderr is
+/// read on a thread that keeps draining it afterwards, so the pipe never fills.
+fn wait_listening_log(child: &mut Child, address: &str) {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (ready, listening) = std::sync::mpsc::channel();
+    let wanted = format!("listening on {address}");
+    std::thread::spawn(move || {
+        let mut ready = Some(ready);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(&wanted)
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(());
             }
         }
-        assert!(Instant::now() < deadline, "docker-registry did not answer on {}", registry.address);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    listening
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("docker-registry did not start listening on {address}"));
 }
 
 /// Packages the `greeter` chart (0.3.0) under `work` and pushes it to `remote`.

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::super::ffi;
 use super::*;
@@ -139,33 +139,42 @@ fn start_registry() -> Registry {
     fs::write(
         &config,
         format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n",
+            "version: 0.1\nlog: {{level: info}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {address}}}\n",
             storage.path().join("data").display()
         ),
     )
     .unwrap();
-    let child = Command::new(program)
+    let mut child = Command::new(program)
         .arg("serve")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let registry = Registry { child, address, _storage: storage };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(&registry.address) {
-            let _ = stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
-            let mut reply = String::new();
-            let _ = BufReader::new(stream).read_line(&mut reply);
-            if reply.contains(" 200") {
-                return registry;
+    wait_listening_log(&mut child, &address);
+    Registry { child, address, _storage: storage }
+}
+
+/// Waits (up to 20 s) for the registry to log that it listens: its stderr is
+/// read on a thread that keeps draining it afterwards, so the pipe never fills.
+fn wait_listening_log(child: &mut Child, address: &str) {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (ready, listening) = std::sync::mpsc::channel();
+    let wanted = format!("listening on {address}");
+    std::thread::spawn(move || {
+        let mut ready = Some(ready);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(&wanted)
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(());
             }
         }
-        assert!(Instant::now() < deadline, "docker-registry did not answer on {}", registry.address);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
+    listening
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("docker-registry did not start listening on {address}"));
 }
 
 #[test]
