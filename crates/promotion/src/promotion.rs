@@ -1,0 +1,156 @@
+//! The Promotion resource: one run of a stage's steps for one freight.
+//!
+//! The run is a state machine kept in `status`, so a restarted controller resumes at the step
+//! it was running; every built-in step is idempotent for that reason.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{PromotionStep, Var};
+
+/// Annotation that asks for a running promotion to be aborted; the value is who asked.
+pub const ABORT_ANNOTATION: &str = "ferry.dev/abort";
+
+/// What to promote where, and how.
+#[derive(CustomResource, Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[kube(
+    group = "ferry.dev",
+    version = "v1alpha1",
+    kind = "Promotion",
+    namespaced,
+    status = "PromotionStatus",
+    derive = "PartialEq",
+    shortname = "promo",
+    category = "ferry",
+    doc = "One run of a stage's promotion steps for one freight",
+    printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
+    printcolumn(name = "Freight", type_ = "string", json_path = ".spec.freight"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionSpec {
+    /// The Stage.
+    pub stage: String,
+    /// The Freight's name.
+    pub freight: String,
+    /// Variables (the stage's and the template's, copied when the promotion was created).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vars: Vec<Var>,
+    /// The steps, copied from the stage's template when the promotion was created.
+    #[serde(default)]
+    pub steps: Vec<PromotionStep>,
+}
+
+/// Where a promotion is.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema, PartialOrd, Ord, Hash)]
+pub enum PromotionPhase {
+    /// Waiting for its turn (one promotion runs per stage).
+    #[default]
+    Pending,
+    /// Running its steps.
+    Running,
+    /// Every step succeeded.
+    Succeeded,
+    /// A step failed (a clear user-facing reason).
+    Failed,
+    /// A step errored more times than its retry allows.
+    Errored,
+    /// Someone aborted it, or a newer freight superseded it (ReleaseLatest).
+    Aborted,
+}
+
+impl PromotionPhase {
+    /// Whether the promotion has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Errored | Self::Aborted)
+    }
+}
+
+/// How a step ended, or where it is.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+pub enum StepPhase {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Started; will be called again.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Its `if` was false.
+    Skipped,
+    /// Failed for good.
+    Failed,
+    /// Errored (may be retried).
+    Errored,
+    /// Aborted.
+    Aborted,
+}
+
+/// The state of a promotion run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionStatus {
+    /// The phase.
+    #[serde(default)]
+    pub phase: PromotionPhase,
+    /// Why it is in this phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The index of the step running now.
+    #[serde(default)]
+    pub current_step: u32,
+    /// Per step, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepStatus>,
+    /// Outputs by step alias (bounded in size).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::any_object_map")]
+    pub state: BTreeMap<String, serde_json::Value>,
+    /// The freight's alias, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freight_alias: Option<String>,
+    /// The commit the promotion landed (what the stage now runs), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed_commit: Option<String>,
+    /// The pull request it opened, when any (URL or `local/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<String>,
+    /// When it started running (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// One step's run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    /// The step's alias (`as`) or `step-<index>`.
+    pub alias: String,
+    /// The step kind.
+    pub uses: String,
+    /// Where it is.
+    #[serde(default)]
+    pub phase: StepPhase,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Consecutive errors so far.
+    #[serde(default)]
+    pub errors: u32,
+    /// When it started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
