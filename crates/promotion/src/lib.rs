@@ -14,6 +14,15 @@
 //! pure functions of them (naming, eligibility, selection, gates, expansion, statistics).
 
 mod commit_status;
+pub mod duration;
+pub mod eligibility;
+pub mod expand;
+pub mod gates;
+pub mod naming;
+pub mod run;
+pub mod selection;
+pub mod stats;
+pub mod windows;
 mod freight;
 mod pipeline;
 mod promotion;

@@ -1,0 +1,1 @@
+//! Pipeline expansion into Stages.

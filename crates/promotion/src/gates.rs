@@ -1,0 +1,1 @@
+//! Commit-status gates: whether a commit passes a stage's proposed or active gates.

@@ -1,0 +1,1 @@
+//! Freight names (content hashes) and aliases.

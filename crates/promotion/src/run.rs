@@ -1,0 +1,1 @@
+//! The promotion state machine: the next status given a step's outcome.

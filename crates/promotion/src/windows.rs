@@ -1,0 +1,1 @@
+//! Time windows (cron allow/deny) for promotions.
