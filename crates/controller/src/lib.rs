@@ -79,6 +79,19 @@ pub struct ControllerConfig {
     pub render_concurrency: usize,
     /// Bytes of rendered manifests kept on disk (`<data dir>/renders`).
     pub render_cache_bytes: u64,
+    /// Another component served by the same HTTP endpoint (the promoter).
+    pub companion: Option<Arc<dyn Companion>>,
+}
+
+/// A component sharing the controller's HTTP endpoint: its routes are merged in, its metrics
+/// appended to `/metrics`, and it hears of every verified git push webhook.
+pub trait Companion: Send + Sync + std::fmt::Debug {
+    /// Routes to serve beside the controller's.
+    fn routes(&self) -> axum::Router;
+    /// Metrics in the Prometheus text format, without the final `# EOF` line.
+    fn metrics(&self) -> String;
+    /// Repositories (as the webhook named them) a verified push event was for.
+    fn on_git_push(&self, repo_urls: &[String]);
 }
 
 impl ControllerConfig {
@@ -96,6 +109,7 @@ impl ControllerConfig {
             tools: Arc::new(render::Toolbox::default()),
             render_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             render_cache_bytes: 512 * 1024 * 1024,
+            companion: None,
         }
     }
 

@@ -20,12 +20,16 @@ pub(crate) async fn serve(
     context: Arc<Context>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
+    let companion = context.config.companion.as_ref().map(|companion| companion.routes());
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/webhook", post(webhook))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(context);
+    if let Some(routes) = companion {
+        app = app.merge(routes);
+    }
     let stop = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
@@ -44,7 +48,16 @@ async fn metrics(State(context): State<Arc<Context>>) -> String {
         let stats = cache.stats();
         context.metrics.set_cache(&server, stats.objects, stats.bytes);
     }
-    context.metrics.encode()
+    let mut text = context.metrics.encode();
+    if let Some(companion) = &context.config.companion {
+        let more = companion.metrics();
+        if !more.trim().is_empty() {
+            // Both are OpenMetrics text; only one `# EOF` may end the whole.
+            let own = text.trim_end().trim_end_matches("# EOF").to_owned();
+            text = format!("{own}{}\n# EOF\n", more.trim());
+        }
+    }
+    text
 }
 
 async fn webhook(State(context): State<Arc<Context>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
@@ -60,6 +73,9 @@ async fn webhook(State(context): State<Arc<Context>>, headers: HeaderMap, body: 
             return (status, format!("{error}\n"));
         }
     };
+    if let Some(companion) = &context.config.companion {
+        companion.on_git_push(&event.repo_urls);
+    }
     let urls: std::collections::BTreeSet<String> = event.repo_urls.iter().map(|u| source::normalize_url(u)).collect();
     let mut matched = 0usize;
     for url in &urls {

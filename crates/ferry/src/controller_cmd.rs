@@ -120,7 +120,24 @@ pub async fn run(mut args: ControllerArgs) -> Result<()> {
     if let Some(listen) = config.listen {
         println!("ferry controller: metrics and webhook at http://{listen}/metrics, /api/webhook");
     }
-    controller::run(client, config, shutdown).await.context("the controller stopped")
+    run_controllers(client, config, shutdown).await
+}
+
+/// Runs the Application controller and the promoter side by side on one HTTP endpoint until
+/// `shutdown` turns true.
+pub async fn run_controllers(
+    client: kube::Client,
+    mut config: controller::ControllerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut promoter_config = promoter::PromoterConfig::new(config.data_dir.join("promotion"));
+    promoter_config.tools = config.tools.clone();
+    let promoter = promoter::Promoter::new(client.clone(), promoter_config).context("cannot start the promoter")?;
+    config.companion = Some(std::sync::Arc::new(promoter.clone()));
+    let (applications, promotions) =
+        tokio::join!(controller::run(client, config, shutdown.clone()), promoter.run(shutdown));
+    applications.context("the controller stopped")?;
+    promotions.context("the promoter stopped")
 }
 
 /// Warns when the endpoint is reachable beyond this machine.
