@@ -1,5 +1,8 @@
 //! ferry's user-facing commands over the Kubernetes API: `ferry app`,
-//! `ferry cluster add|list|rm`, `ferry repo` and `ferry install`.
+//! `ferry cluster add|list|rm`, `ferry repo`, `ferry install`, and the
+//! promotion verbs (`warehouse`, `freight`, `stage`, `promote`, `approve`,
+//! `promotion`, `status`, `pipeline`, `stats`) over the resources of the
+//! `promotion` crate.
 //!
 //! Every command talks to the management cluster through a kubeconfig, as
 //! kubectl does; Applications and the Secrets that register clusters and
@@ -9,9 +12,17 @@
 
 pub mod app;
 pub mod cluster;
+pub mod freight;
 pub mod install;
+pub mod pipeline;
+pub mod promote;
+pub mod promotion;
 pub mod repo;
+pub mod stage;
+pub mod stats;
+pub mod status;
 mod table;
+pub mod warehouse;
 
 use std::path::PathBuf;
 use std::sync::Once;

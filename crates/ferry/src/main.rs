@@ -49,6 +49,24 @@ enum Command {
     Controller(controller_cmd::ControllerArgs),
     /// Print the manifests the controller would apply for a local directory, rendered offline
     Render(render_cmd::RenderArgs),
+    /// List warehouses, or ask one to look for new versions now
+    Warehouse(cli::warehouse::WarehouseArgs),
+    /// List, show and alias freight
+    Freight(cli::freight::FreightArgs),
+    /// List and show stages
+    Stage(cli::stage::StageArgs),
+    /// Promote freight to a stage (promoting older freight rolls back)
+    Promote(cli::promote::PromoteArgs),
+    /// Approve freight for a stage
+    Approve(cli::promote::ApproveArgs),
+    /// List, show, abort promotions and print their diffs
+    Promotion(cli::promotion::PromotionArgs),
+    /// Post commit statuses (promotion gates)
+    Status(cli::status::StatusArgs),
+    /// Draw the stages left to right: freight, health, gates and promotions
+    Pipeline(cli::pipeline::PipelineArgs),
+    /// DORA figures from the promotion history
+    Stats(cli::stats::StatsArgs),
 }
 
 #[derive(Args)]
@@ -166,6 +184,15 @@ fn run() -> Result<()> {
             Command::Cluster(ClusterCommand::List(args)) => cli::cluster::list(args).await,
             Command::Cluster(ClusterCommand::Rm(args)) => cli::cluster::rm(args).await,
             Command::Controller(args) => controller_cmd::run(args).await,
+            Command::Warehouse(args) => cli::warehouse::run(args).await,
+            Command::Freight(args) => cli::freight::run(args).await,
+            Command::Stage(args) => cli::stage::run(args).await,
+            Command::Promote(args) => cli::promote::promote(args).await,
+            Command::Approve(args) => cli::promote::approve(args).await,
+            Command::Promotion(args) => cli::promotion::run(args).await,
+            Command::Status(args) => cli::status::run(args).await,
+            Command::Pipeline(args) => cli::pipeline::run(args).await,
+            Command::Stats(args) => cli::stats::run(args).await,
             Command::Up(args) => {
                 let dir = match args.data_dir {
                     Some(d) => d,

@@ -33,7 +33,7 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
         .await
         .with_context(|| format!("cannot start the local cluster in {}", data_dir.display()))?;
     let client = client_for(&running.kubeconfig).await?;
-    cli::install::install_crd(&client).await.context("cannot install the Application CRD")?;
+    cli::install::install_crd(&client).await.context("cannot install the CRDs")?;
 
     let (stop, shutdown) = watch::channel(false);
     let mut controller = tokio::spawn(crate::controller_cmd::run_controllers(client.clone(), config.clone(), shutdown));

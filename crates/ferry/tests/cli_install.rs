@@ -83,9 +83,18 @@ async fn direct_install_is_server_side_and_idempotent() {
 
     let expected = "namespace/ferry serverside-applied
 customresourcedefinition.apiextensions.k8s.io/applications.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/warehouses.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/freights.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/stages.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/promotions.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/commitstatuses.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/pipelines.ferry.dev serverside-applied
+customresourcedefinition.apiextensions.k8s.io/pullrequests.ferry.dev serverside-applied
 serviceaccount/ferry-controller serverside-applied
 clusterrole.rbac.authorization.k8s.io/ferry-controller serverside-applied
 clusterrolebinding.rbac.authorization.k8s.io/ferry-controller serverside-applied
+clusterrole.rbac.authorization.k8s.io/ferry-promotion-edit serverside-applied
+clusterrole.rbac.authorization.k8s.io/ferry-promotion-view serverside-applied
 deployment.apps/ferry-controller serverside-applied
 service/ferry-controller serverside-applied
 ";

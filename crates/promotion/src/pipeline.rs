@@ -60,6 +60,9 @@ pub struct PipelineStage {
     /// The Application the stage deploys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    /// When promotions may land (cron allow/deny windows, UTC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::windows::Window>,
 }
 
 /// What the expansion produced.

@@ -47,6 +47,9 @@ pub struct StageSpec {
     /// The ferry Application this stage deploys, for health and verification (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<String>,
+    /// When promotions may land (cron allow/deny windows, UTC); ferry posts `ferry.dev/window`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::windows::Window>,
 }
 
 /// A named value.

@@ -1,10 +1,11 @@
 //! `ferry install`: what a real cluster needs to run ferry. The namespace,
-//! the Application CRD (generated from the Rust types), the controller's
-//! ServiceAccount and RBAC, its Deployment and Service.
+//! the Application CRD and the promotion CRDs (generated from the Rust
+//! types), the controller's ServiceAccount and RBAC, ClusterRoles that let
+//! users edit or view the promotion resources, its Deployment and Service.
 //!
 //! `--print` writes the manifests as multi-document YAML (deterministic, for
 //! `kubectl apply -f -` or a GitOps repository); otherwise they are applied
-//! server-side, the CRD first and Established before the rest.
+//! server-side, the CRDs first and Established before the rest.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -63,6 +64,9 @@ pub struct Manifests {
     pub namespaces: Vec<Namespace>,
     /// `applications.ferry.dev`.
     pub crd: CustomResourceDefinition,
+    /// Warehouse, Freight, Stage, Promotion, CommitStatus, Pipeline and
+    /// PullRequest (`promotion::crds()`).
+    pub promotion_crds: Vec<CustomResourceDefinition>,
     /// The controller's identity.
     pub service_account: ServiceAccount,
     /// What the controller may do: everything, as Argo CD's application
@@ -70,6 +74,10 @@ pub struct Manifests {
     pub cluster_role: ClusterRole,
     /// Binds the role to the ServiceAccount.
     pub cluster_role_binding: ClusterRoleBinding,
+    /// Users' access to the promotion resources, aggregated into the
+    /// built-in `admin`/`edit` and `view` roles: `ferry-promotion-edit`
+    /// (promote, approve, post statuses) and `ferry-promotion-view`.
+    pub user_roles: Vec<ClusterRole>,
     /// The controller.
     pub deployment: Deployment,
     /// Metrics and the git webhook.
@@ -198,6 +206,7 @@ pub fn manifests(namespace: &str, image: &str) -> Manifests {
     Manifests {
         namespaces,
         crd: application::crd(),
+        promotion_crds: promotion::crds(),
         service_account: ServiceAccount { metadata: meta(CONTROLLER, ns), ..ServiceAccount::default() },
         cluster_role: ClusterRole {
             metadata: meta(CONTROLLER, None),
@@ -230,6 +239,7 @@ pub fn manifests(namespace: &str, image: &str) -> Manifests {
                 ..Subject::default()
             }]),
         },
+        user_roles: user_roles(),
         deployment,
         service: Service {
             metadata: ObjectMeta { labels: Some(labels()), ..meta(CONTROLLER, ns) },
@@ -249,6 +259,52 @@ pub fn manifests(namespace: &str, image: &str) -> Manifests {
     }
 }
 
+/// The plural names of the promotion resources, as RBAC names them.
+fn promotion_resources() -> Vec<String> {
+    promotion::crds().iter().map(|crd| crd.spec.names.plural.clone()).collect()
+}
+
+/// ClusterRoles for people: editing promotion resources (creating
+/// Promotions, approving Freight through its status, posting
+/// CommitStatuses) and viewing them. The aggregation labels fold them into
+/// Kubernetes' `admin`, `edit` and `view` roles.
+fn user_roles() -> Vec<ClusterRole> {
+    let resources = promotion_resources();
+    let with_status: Vec<String> = resources.iter().flat_map(|r| [r.clone(), format!("{r}/status")]).collect();
+    let verbs = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let role = |name: &str, aggregate: &[&str], rules: Vec<PolicyRule>| {
+        let mut metadata = meta(name, None);
+        if let Some(labels) = metadata.labels.as_mut() {
+            for to in aggregate {
+                labels.insert(format!("rbac.authorization.k8s.io/aggregate-to-{to}"), "true".to_owned());
+            }
+        }
+        ClusterRole { metadata, rules: Some(rules), ..ClusterRole::default() }
+    };
+    vec![
+        role(
+            "ferry-promotion-edit",
+            &["admin", "edit"],
+            vec![PolicyRule {
+                api_groups: Some(vec!["ferry.dev".to_owned()]),
+                resources: Some(with_status.clone()),
+                verbs: verbs(&["get", "list", "watch", "create", "update", "patch", "delete"]),
+                ..PolicyRule::default()
+            }],
+        ),
+        role(
+            "ferry-promotion-view",
+            &["view"],
+            vec![PolicyRule {
+                api_groups: Some(vec!["ferry.dev".to_owned()]),
+                resources: Some(with_status),
+                verbs: verbs(&["get", "list", "watch"]),
+                ..PolicyRule::default()
+            }],
+        ),
+    ]
+}
+
 fn yaml<T: Serialize>(value: &T) -> Result<String> {
     serde_saphyr::to_string(value).context("cannot encode the manifests as YAML")
 }
@@ -261,9 +317,15 @@ impl Manifests {
             docs.push(yaml(ns)?);
         }
         docs.push(yaml(&self.crd)?);
+        for crd in &self.promotion_crds {
+            docs.push(yaml(crd)?);
+        }
         docs.push(yaml(&self.service_account)?);
         docs.push(yaml(&self.cluster_role)?);
         docs.push(yaml(&self.cluster_role_binding)?);
+        for role in &self.user_roles {
+            docs.push(yaml(role)?);
+        }
         docs.push(yaml(&self.deployment)?);
         docs.push(yaml(&self.service)?);
         Ok(docs.iter().map(|d| format!("---\n{}", d.trim_start_matches("---\n"))).collect())
@@ -286,18 +348,27 @@ pub async fn run(args: InstallArgs) -> Result<()> {
     for namespace in &m.namespaces {
         apply(Api::<Namespace>::all(client.clone()), namespace).await?;
     }
-    apply(Api::<CustomResourceDefinition>::all(client.clone()), &m.crd).await?;
-    wait_established(&Api::<CustomResourceDefinition>::all(client.clone()), &m.crd).await?;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in std::iter::once(&m.crd).chain(&m.promotion_crds) {
+        apply(crds.clone(), crd).await?;
+    }
+    for crd in std::iter::once(&m.crd).chain(&m.promotion_crds) {
+        wait_established(&crds, crd).await?;
+    }
     apply(Api::<ServiceAccount>::namespaced(client.clone(), ns), &m.service_account).await?;
     apply(Api::<ClusterRole>::all(client.clone()), &m.cluster_role).await?;
     apply(Api::<ClusterRoleBinding>::all(client.clone()), &m.cluster_role_binding).await?;
+    for role in &m.user_roles {
+        apply(Api::<ClusterRole>::all(client.clone()), role).await?;
+    }
     apply(Api::<Deployment>::namespaced(client.clone(), ns), &m.deployment).await?;
     apply(Api::<Service>::namespaced(client, ns), &m.service).await?;
     Ok(())
 }
 
-/// Installs just what a local control plane needs: the `ferry` namespace and
-/// the Application CRD (Established). Quiet, for `ferry up`.
+/// Installs just what a local control plane needs: the `ferry` namespace,
+/// the Application CRD and the promotion CRDs (Established). Quiet, for
+/// `ferry up`.
 pub async fn install_crd(client: &kube::Client) -> Result<()> {
     let m = manifests(application::NAMESPACE, &default_image());
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -310,12 +381,17 @@ pub async fn install_crd(client: &kube::Client) -> Result<()> {
             .with_context(|| format!("cannot apply namespace {name}"))?;
     }
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let name = m.crd.metadata.name.clone().unwrap_or_default();
-    crds.patch(&name, &params, &Patch::Apply(&m.crd))
-        .await
-        .map_err(super::kube_error)
-        .with_context(|| format!("cannot apply CRD {name}"))?;
-    wait_established(&crds, &m.crd).await
+    for crd in std::iter::once(&m.crd).chain(&m.promotion_crds) {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &params, &Patch::Apply(crd))
+            .await
+            .map_err(super::kube_error)
+            .with_context(|| format!("cannot apply CRD {name}"))?;
+    }
+    for crd in std::iter::once(&m.crd).chain(&m.promotion_crds) {
+        wait_established(&crds, crd).await?;
+    }
+    Ok(())
 }
 
 /// kubectl's name for an object: `deployment.apps/ferry-controller`.
@@ -371,19 +447,31 @@ mod tests {
         assert_eq!(a, b);
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&a).expect("parse back");
         let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "Namespace",
-                "CustomResourceDefinition",
-                "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
-                "Deployment",
-                "Service"
-            ]
-        );
-        let deployment = &docs[5];
+        let mut expected = vec!["Namespace"];
+        expected.extend(std::iter::repeat_n("CustomResourceDefinition", 1 + promotion::crds().len()));
+        expected.extend(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ClusterRole", "ClusterRole"]);
+        expected.extend(["Deployment", "Service"]);
+        assert_eq!(kinds, expected);
+        let crd_names: Vec<&str> = docs
+            .iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        for name in [
+            "applications.ferry.dev",
+            "freights.ferry.dev",
+            "stages.ferry.dev",
+            "promotions.ferry.dev",
+            "commitstatuses.ferry.dev",
+        ] {
+            assert!(crd_names.contains(&name), "{name} missing from {crd_names:?}");
+        }
+        let edit = docs.iter().find(|d| d["metadata"]["name"] == "ferry-promotion-edit").expect("edit role");
+        assert_eq!(edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+        let resources = edit["rules"][0]["resources"].as_array().expect("resources");
+        assert!(resources.iter().any(|r| r == "freights/status"), "{resources:?}");
+        assert!(resources.iter().any(|r| r == "promotions"), "{resources:?}");
+        let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("deployment");
         let container = &deployment["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["image"], "img:1");
         assert_eq!(container["args"][0], "controller");
