@@ -1,6 +1,8 @@
 //! `ferry up`: the local cluster and the controller in one process, and with
 //! `--demo` a sample git repository and app to try them on.
 
+mod pipeline;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -47,8 +49,13 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
     if demo == Demo::Yes {
         let repo = demo_repo(&data_dir.join("demo").join("repo")).await?;
         demo_app(&client, &repo).await?;
+        pipeline::create(&client, &repo).await?;
         println!();
         println!("demo: git repository {} (app `guestbook`, path apps/guestbook)", repo.display());
+        println!(
+            "demo: pipeline `guestbook` (dev → staging → prod, prod behind approval) from warehouse `guestbook`, \
+             hydrated into branches environment/<stage>"
+        );
         println!("try:");
         println!("  export KUBECONFIG={kubeconfig}");
         println!("  ferry app list");
@@ -58,6 +65,13 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
         println!("  sed -i 's/replicas: 2/replicas: 3/' {}/apps/guestbook/deployment.yaml", repo.display());
         println!("  git -C {} commit -qam 'scale up'", repo.display());
         println!("  ferry app wait guestbook && ferry app history guestbook");
+        println!("  # promotion: every commit touching apps/guestbook becomes freight, promoted dev → staging → prod");
+        println!("  ferry pipeline guestbook");
+        println!("  ferry freight list");
+        println!("  ferry promotion list");
+        println!("  ferry approve prod --freight <alias from `ferry freight list`>");
+        println!("  ferry promotion diff <promotion>   # the hydrated diff of a promotion's pull request");
+        println!("  ferry promote dev --freight <older alias>   # rollback: promote older freight");
     } else {
         println!("try: KUBECONFIG={kubeconfig} ferry app list");
     }
@@ -195,6 +209,11 @@ async fn demo_repo(dir: &Path) -> Result<PathBuf> {
 }
 
 async fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    git_output(dir, args).await.map(|_| ())
+}
+
+/// Runs git in `dir` and returns its trimmed standard output.
+async fn git_output(dir: &Path, args: &[&str]) -> Result<String> {
     let output = tokio::process::Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -205,7 +224,7 @@ async fn git(dir: &Path, args: &[&str]) -> Result<()> {
     if !output.status.success() {
         bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 async fn demo_app(client: &kube::Client, repo: &Path) -> Result<()> {

@@ -47,12 +47,15 @@ mod cache;
 mod credentials;
 mod error;
 mod git;
+mod history;
 mod repo_url;
 mod snapshot;
 mod tree;
 pub mod webhook;
+pub mod worktree;
 
 pub use cache::{CacheConfig, GitCache};
 pub use credentials::Credentials;
 pub use error::SourceError;
+pub use history::{ChangedPaths, CommitFilter, CommitInfo, HistoryQuery, MAX_HISTORY_WALK, TagInfo};
 pub use repo_url::normalize_url;

@@ -1,0 +1,98 @@
+//! `app-sync` and `app-wait`: ferry Applications, through the controller.
+
+use application::{OperationPhase, SyncStatusCode};
+use health::HealthStatus;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::steps::outputs;
+use crate::{StepContext, StepError, StepOutcome};
+
+/// `app-sync` config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SyncConfig {
+    /// One Application.
+    #[serde(default)]
+    app: Option<String>,
+    /// Several Applications.
+    #[serde(default)]
+    apps: Vec<String>,
+    /// The revision to sync to (usually git-push's `commit` output).
+    #[serde(default)]
+    revision: Option<String>,
+}
+
+/// **app-sync**: refreshes each Application and syncs it, to `revision` when given.
+///
+/// Outputs: `apps`, `revision`.
+///
+/// Idempotency: syncing to the same revision again changes nothing in the cluster.
+pub(crate) async fn sync(config: SyncConfig, ctx: &StepContext<'_>) -> Result<StepOutcome, StepError> {
+    let apps = names(config.app, config.apps)?;
+    for app in &apps {
+        ctx.services.sync_app(app, config.revision.as_deref()).await?;
+    }
+    Ok(StepOutcome::succeeded(outputs([
+        ("apps", Value::from(apps)),
+        ("revision", config.revision.map(Value::String).unwrap_or(Value::Null)),
+    ])))
+}
+
+/// `app-wait` config.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct WaitConfig {
+    /// One Application.
+    #[serde(default)]
+    app: Option<String>,
+    /// Several Applications.
+    #[serde(default)]
+    apps: Vec<String>,
+    /// The revision each must be synced at (default: any).
+    #[serde(default)]
+    revision: Option<String>,
+}
+
+/// **app-wait**: `running` until every Application is Synced and Healthy (at `revision` when
+/// given); fails when one is Degraded at that revision or its sync failed.
+///
+/// Outputs: `apps`.
+///
+/// Idempotency: it only reads state.
+pub(crate) async fn wait(config: WaitConfig, ctx: &StepContext<'_>) -> Result<StepOutcome, StepError> {
+    let apps = names(config.app, config.apps)?;
+    let mut waiting = Vec::new();
+    for app in &apps {
+        let state = ctx.services.app_state(app).await?;
+        if let Some(revision) = &config.revision
+            && state.revision.as_deref() != Some(revision.as_str())
+        {
+            waiting.push(format!("{app} is not at {revision} yet"));
+            continue;
+        }
+        if matches!(state.operation, Some(OperationPhase::Failed | OperationPhase::Error)) {
+            return Ok(StepOutcome::failed(format!("application {app}: sync failed")));
+        }
+        if state.health == HealthStatus::Degraded {
+            return Ok(StepOutcome::failed(format!("application {app} is Degraded")));
+        }
+        if state.sync != SyncStatusCode::Synced || state.health != HealthStatus::Healthy {
+            waiting.push(format!("{app} is {:?} and {:?}", state.sync, state.health));
+        }
+    }
+    if waiting.is_empty() {
+        Ok(StepOutcome::succeeded(outputs([("apps", Value::from(apps))])))
+    } else {
+        Ok(StepOutcome::running(format!("waiting: {}", waiting.join("; "))))
+    }
+}
+
+fn names(app: Option<String>, apps: Vec<String>) -> Result<Vec<String>, StepError> {
+    let mut all: Vec<String> = app.into_iter().chain(apps).filter(|a| !a.is_empty()).collect();
+    all.dedup();
+    if all.is_empty() {
+        return Err(StepError::failed("no app or apps given"));
+    }
+    Ok(all)
+}
