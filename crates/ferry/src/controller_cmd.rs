@@ -51,6 +51,10 @@ pub struct Tuning {
     /// Secret of Gitea webhooks (X-Gitea-Signature)
     #[arg(long, env = "FERRY_WEBHOOK_GITEA_SECRET", hide_env_values = true)]
     pub webhook_gitea_secret: Option<String>,
+    /// Bearer token registry push notifications to /api/webhook/registry must carry (unset: the
+    /// endpoint is off)
+    #[arg(long, env = "FERRY_REGISTRY_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub registry_webhook_token: Option<String>,
     /// Config-management plugins: a file of ConfigManagementPlugin documents (Argo CD's
     /// format), or a directory of them
     #[arg(long, env = "FERRY_PLUGINS", value_name = "PATH")]
@@ -96,6 +100,14 @@ impl Tuning {
         };
         Ok(config)
     }
+
+    /// The promoter's configuration beside the controller's `config`.
+    pub fn promoter_config(&self, config: &controller::ControllerConfig) -> promoter::PromoterConfig {
+        let mut promoter = promoter::PromoterConfig::new(config.data_dir.join("promotion"));
+        promoter.tools = config.tools.clone();
+        promoter.registry_webhook_token = self.registry_webhook_token.clone();
+        promoter
+    }
 }
 
 /// Runs `ferry controller` until Ctrl-C or SIGTERM.
@@ -120,7 +132,8 @@ pub async fn run(mut args: ControllerArgs) -> Result<()> {
     if let Some(listen) = config.listen {
         println!("ferry controller: metrics and webhook at http://{listen}/metrics, /api/webhook");
     }
-    run_controllers(client, config, shutdown).await
+    let promoter = args.tuning.promoter_config(&config);
+    run_controllers(client, config, promoter, shutdown).await
 }
 
 /// Runs the Application controller and the promoter side by side on one HTTP endpoint until
@@ -128,10 +141,9 @@ pub async fn run(mut args: ControllerArgs) -> Result<()> {
 pub async fn run_controllers(
     client: kube::Client,
     mut config: controller::ControllerConfig,
+    promoter_config: promoter::PromoterConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut promoter_config = promoter::PromoterConfig::new(config.data_dir.join("promotion"));
-    promoter_config.tools = config.tools.clone();
     let promoter = promoter::Promoter::new(client.clone(), promoter_config).context("cannot start the promoter")?;
     config.companion = Some(std::sync::Arc::new(promoter.clone()));
     let (applications, promotions) =

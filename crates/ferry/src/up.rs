@@ -38,7 +38,12 @@ pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: 
     cli::install::install_crd(&client).await.context("cannot install the CRDs")?;
 
     let (stop, shutdown) = watch::channel(false);
-    let mut controller = tokio::spawn(crate::controller_cmd::run_controllers(client.clone(), config.clone(), shutdown));
+    let mut controller = tokio::spawn(crate::controller_cmd::run_controllers(
+        client.clone(),
+        config.clone(),
+        tuning.promoter_config(&config),
+        shutdown,
+    ));
 
     println!("ferry local cluster serving at {}", running.url);
     println!("kubeconfig: {}", running.kubeconfig.display());

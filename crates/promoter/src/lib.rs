@@ -21,24 +21,29 @@
 //! - Policy (eligibility, selection, gates, the step state machine, expansion) is pure and lives in
 //!   the `promotion` crate; this crate only reads, decides through it, and writes.
 
+mod credentials;
 mod metrics;
 mod pipelines;
 mod promotions;
 mod pulls;
+mod services;
 mod server;
 mod stages;
 mod warehouses;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use promotion::{CommitStatus, Freight, Pipeline, Promotion, PullRequest, Stage, Warehouse};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 pub use metrics::Metrics;
 
@@ -58,6 +63,8 @@ pub struct PromoterConfig {
     pub tools: Arc<render::Toolbox>,
     /// Objects of each kind reconciled at once.
     pub concurrency: u16,
+    /// Bearer token registry push notifications must carry; none disables the endpoint.
+    pub registry_webhook_token: Option<String>,
 }
 
 impl PromoterConfig {
@@ -69,6 +76,7 @@ impl PromoterConfig {
             fetch_timeout: Duration::from_secs(90),
             tools: Arc::new(render::Toolbox::default()),
             concurrency: 8,
+            registry_webhook_token: None,
         }
     }
 }
@@ -100,6 +108,37 @@ pub(crate) struct Context {
     pub(crate) statuses: Api<CommitStatus>,
     pub(crate) pulls: Api<PullRequest>,
     pub(crate) pipelines: Api<Pipeline>,
+    /// Warehouses a webhook asked to discover now.
+    marks: Mutex<HashSet<String>>,
+    /// Wakes the warehouse controller for a marked warehouse.
+    wake: mpsc::UnboundedSender<ObjectRef<Warehouse>>,
+    wakes: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<Warehouse>>>>,
+    /// The warehouse controller's cache (set when it starts).
+    warehouse_store: OnceLock<Store<Warehouse>>,
+}
+
+impl Context {
+    /// Asks for discovery of the warehouse `name` now.
+    pub(crate) fn mark(&self, name: &str) {
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.insert(name.to_owned());
+        }
+        // The receiver lives as long as the controller; an error only happens at shutdown.
+        let _ = self.wake.send(warehouses::object_ref(name));
+    }
+
+    /// Whether a webhook asked for discovery of `name` (and forgets it).
+    pub(crate) fn take_mark(&self, name: &str) -> bool {
+        self.marks.lock().map(|mut marks| marks.remove(name)).unwrap_or(false)
+    }
+
+    /// The warehouses known to the controller (empty before it starts).
+    pub(crate) fn warehouse_store(&self) -> Store<Warehouse> {
+        match self.warehouse_store.get() {
+            Some(store) => store.clone(),
+            None => kube::runtime::reflector::store().0,
+        }
+    }
 }
 
 /// The promoter's handle for the HTTP side (webhooks, metrics), made before [`run`].
@@ -118,7 +157,12 @@ impl Promoter {
         })
         .map_err(PromoterError::GitCache)?;
         let ns = promotion::NAMESPACE;
+        let (wake, wakes) = mpsc::unbounded_channel();
         let context = Context {
+            marks: Mutex::new(HashSet::new()),
+            wake,
+            wakes: Mutex::new(Some(wakes)),
+            warehouse_store: OnceLock::new(),
             warehouses: Api::namespaced(client.clone(), ns),
             freight: Api::namespaced(client.clone(), ns),
             stages: Api::namespaced(client.clone(), ns),
@@ -176,8 +220,14 @@ impl Promoter {
             .debounce(Duration::from_millis(50));
         let watch = watcher::Config::default();
 
-        let warehouses = Controller::new(context.warehouses.clone(), watch.clone())
-            .with_config(config.clone())
+        let warehouses = Controller::new(context.warehouses.clone(), watch.clone()).with_config(config.clone());
+        let _ = context.warehouse_store.set(warehouses.store());
+        let wakes = context.wakes.lock().ok().and_then(|mut wakes| wakes.take());
+        let warehouses = match wakes {
+            Some(wakes) => warehouses.reconcile_on(UnboundedReceiverStream::new(wakes)),
+            None => warehouses,
+        };
+        let warehouses = warehouses
             .graceful_shutdown_on(stop())
             .run(warehouses::reconcile, warehouses::error_policy, context.clone())
             .for_each(|_| async {});
@@ -228,6 +278,13 @@ pub(crate) enum ReconcileError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl ReconcileError {
+    /// A failed call to the management cluster.
+    pub(crate) fn kube(action: &'static str, kind: &'static str, name: &str, source: kube::Error) -> Self {
+        ReconcileError::Kube { action, kind, name: name.to_owned(), source }
+    }
 }
 
 /// The retry every reconciler uses after a [`ReconcileError`].

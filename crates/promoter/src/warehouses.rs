@@ -1,26 +1,213 @@
-//! Reconciles Warehouses. (Being written.)
+//! Reconciles Warehouses: discovery on an interval, on a refresh annotation, on a spec change
+//! or on a push webhook; new versions become Freight.
+//!
+//! A failed discovery becomes `Ready=False` with the reason (no password in it) and keeps the
+//! versions found before; no Freight is made from it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use kube::ResourceExt;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use promotion::Warehouse;
+use kube::runtime::reflector::ObjectRef;
+use promotion::duration::{format_timestamp, parse_duration, parse_timestamp};
+use promotion::{
+    Condition, DiscoveredArtifacts, Freight, FreightCreationPolicy, FreightReference, Warehouse, WarehouseStatus,
+};
+use serde_json::json;
 
+use crate::credentials::Secrets;
 use crate::{Context, ReconcileError};
 
 /// One pass over one Warehouse.
-pub(crate) async fn reconcile(object: Arc<Warehouse>, context: Arc<Context>) -> Result<Action, ReconcileError> {
-    let _ = (&object, &context);
-    Ok(Action::await_change())
+pub(crate) async fn reconcile(warehouse: Arc<Warehouse>, context: Arc<Context>) -> Result<Action, ReconcileError> {
+    let name = warehouse.name_any();
+    let status = warehouse.status.clone().unwrap_or_default();
+    let now = Utc::now();
+    let interval = match warehouse.spec.interval.as_deref().map(parse_duration).transpose() {
+        Ok(interval) => interval.unwrap_or(context.config.default_interval).max(Duration::from_secs(1)),
+        Err(error) => {
+            let message = format!("invalid interval: {error}");
+            let next = WarehouseStatus { conditions: ready(false, "InvalidSpec", &message, &status), ..status.clone() };
+            write_status(&context, &name, &status, next).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let refresh = warehouse.annotations().get(application::REFRESH_ANNOTATION).cloned();
+    let marked = context.take_mark(&name);
+    let since = status.discovered_at.as_deref().and_then(parse_timestamp);
+    let elapsed = since.map(|at| promotion::duration::elapsed(at, now));
+    let due = marked
+        || refresh.is_some() && refresh != status.last_handled_refresh
+        || warehouse.metadata.generation != status.observed_generation
+        || elapsed.is_none_or(|elapsed| elapsed >= interval);
+    if !due {
+        let left = interval.saturating_sub(elapsed.unwrap_or_default());
+        return Ok(Action::requeue(left.max(Duration::from_millis(200))));
+    }
+
+    let started = Instant::now();
+    let secrets = Secrets::load(&context.client).await;
+    let git_credentials = |url: &str| secrets.git(url);
+    let registry_credentials = |url: &str| secrets.registry(url);
+    let discovery = warehouse::DiscoveryContext {
+        git: &context.git,
+        git_credentials: &git_credentials,
+        registry_credentials: &registry_credentials,
+    };
+    let mut discovered = Vec::with_capacity(warehouse.spec.subscriptions.len());
+    let mut failure = None;
+    if warehouse.spec.subscriptions.is_empty() {
+        failure = Some("the warehouse has no subscriptions".to_owned());
+    }
+    for subscription in &warehouse.spec.subscriptions {
+        match warehouse::discover(subscription, &discovery).await {
+            Ok(found) => discovered.push(found),
+            Err(error) => {
+                failure = Some(crate::error_chain(&error));
+                break;
+            }
+        }
+    }
+    context.metrics.observe_discovery(started.elapsed(), failure.is_none());
+
+    let mut next = status.clone();
+    next.observed_generation = warehouse.metadata.generation;
+    next.discovered_at = Some(format_timestamp(now));
+    next.last_handled_refresh = refresh.or(status.last_handled_refresh.clone());
+    if let Some(message) = failure {
+        tracing::info!(warehouse = %name, %message, "discovery failed");
+        next.conditions = ready(false, "DiscoveryFailed", &message, &status);
+        write_status(&context, &name, &status, next).await?;
+        return Ok(Action::requeue(interval));
+    }
+    next.discovered_artifacts = discovered.clone();
+    next.conditions = ready(true, "Discovered", &summary(&discovered), &status);
+    if warehouse.spec.freight_creation_policy == FreightCreationPolicy::Automatic
+        && let Some(freight) = warehouse::next_freight(&name, &discovered)
+    {
+        create_freight(&context, &name, freight).await?;
+        next.last_freight = Some(FreightReference {
+            name: next_name(&discovered, &name).unwrap_or_default(),
+            origin: promotion::FreightOrigin::warehouse(&name),
+        });
+    }
+    write_status(&context, &name, &status, next).await?;
+    Ok(Action::requeue(interval))
+}
+
+fn next_name(discovered: &[DiscoveredArtifacts], warehouse: &str) -> Option<String> {
+    warehouse::next_freight(warehouse, discovered).map(|next| next.name)
+}
+
+/// Creates the Freight unless it exists (its name is its content, so it is the same freight).
+async fn create_freight(context: &Context, warehouse: &str, next: warehouse::NextFreight) -> Result<(), ReconcileError> {
+    if context
+        .freight
+        .get_opt(&next.name)
+        .await
+        .map_err(|source| ReconcileError::kube("read", "Freight", &next.name, source))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let existing = context
+        .freight
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| ReconcileError::kube("list", "Freight", warehouse, source))?;
+    let taken: std::collections::HashSet<String> = existing.items.iter().map(|f| f.spec.alias.clone()).collect();
+    let mut fields = next.fields;
+    fields.alias = promotion::naming::alias_for(&next.name, &|alias| taken.contains(alias));
+    let mut freight = Freight::new(&next.name, fields);
+    freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
+    freight.metadata.labels =
+        Some(BTreeMap::from([(promotion::WAREHOUSE_LABEL.to_owned(), warehouse.to_owned())]));
+    match context.freight.create(&PostParams::default(), &freight).await {
+        Ok(_) => {
+            tracing::info!(warehouse, freight = %next.name, alias = %freight.spec.alias, "new freight");
+            context.metrics.freight_created();
+            Ok(())
+        }
+        // Another writer made the same freight: same name, same content.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(source) => Err(ReconcileError::kube("create", "Freight", &next.name, source)),
+    }
+}
+
+fn summary(discovered: &[DiscoveredArtifacts]) -> String {
+    let versions: usize = discovered.iter().map(|d| d.commits.len() + d.images.len() + d.charts.len()).sum();
+    format!("{versions} version(s) from {} subscription(s)", discovered.len())
+}
+
+/// The `Ready` condition, keeping its transition time when the status does not change.
+fn ready(ok: bool, reason: &str, message: &str, previous: &WarehouseStatus) -> Vec<Condition> {
+    let status = if ok { "True" } else { "False" };
+    let old = previous.conditions.iter().find(|c| c.type_ == "Ready");
+    let since = match old {
+        Some(old) if old.status == status => old.last_transition_time.clone(),
+        _ => Some(format_timestamp(Utc::now())),
+    };
+    vec![Condition {
+        type_: "Ready".to_owned(),
+        status: status.to_owned(),
+        reason: Some(reason.to_owned()),
+        message: Some(message.to_owned()),
+        last_transition_time: since,
+    }]
+}
+
+async fn write_status(
+    context: &Context,
+    name: &str,
+    old: &WarehouseStatus,
+    new: WarehouseStatus,
+) -> Result<(), ReconcileError> {
+    if *old == new {
+        return Ok(());
+    }
+    context
+        .warehouses
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(json!({ "status": new })))
+        .await
+        .map_err(|source| ReconcileError::kube("write status of", "Warehouse", name, source))?;
+    Ok(())
 }
 
 /// Logs and retries a failed reconcile.
 pub(crate) fn error_policy(object: Arc<Warehouse>, error: &ReconcileError, _context: Arc<Context>) -> Action {
-    tracing::warn!(name = %object.name_any(), error = %crate::error_chain(error), "warehouses reconcile failed");
+    tracing::warn!(name = %object.name_any(), error = %crate::error_chain(error), "warehouse reconcile failed");
     crate::retry_after_error()
 }
 
-/// Marks warehouses subscribed to these repositories for discovery now.
+/// Marks warehouses subscribed to these repositories (or images) for discovery now.
+pub(crate) fn on_push(context: &Context, pushed: &[String]) -> usize {
+    let mut woken = 0;
+    for warehouse in context.warehouse_store().state() {
+        let hit = warehouse
+            .spec
+            .subscriptions
+            .iter()
+            .any(|sub| pushed.iter().any(|url| warehouse::matches_push(sub, url)));
+        if hit {
+            let name = warehouse.name_any();
+            context.mark(&name);
+            woken += 1;
+        }
+    }
+    woken
+}
+
+/// Marks warehouses subscribed to these git repositories for discovery now.
 pub(crate) fn on_git_push(context: &Context, repo_urls: &[String]) {
-    let _ = (context, repo_urls);
+    let woken = on_push(context, repo_urls);
+    tracing::debug!(woken, "git push webhook");
+}
+
+/// The reference the trigger channel takes.
+pub(crate) fn object_ref(name: &str) -> ObjectRef<Warehouse> {
+    ObjectRef::new(name).within(promotion::NAMESPACE)
 }

@@ -43,7 +43,7 @@ pub use freight::{
     GitCommit, Image, VerifiedStage,
 };
 pub use pipeline::{Pipeline, PipelineSpec, PipelineStage, PipelineStatus};
-pub use promotion::{ABORT_ANNOTATION, Promotion, PromotionPhase, PromotionSpec, PromotionStatus, StepPhase, StepStatus};
+pub use promotion::{ABORT_ANNOTATION, NoSteps, Promotion, new_promotion, promotion_name, PromotionPhase, PromotionSpec, PromotionStatus, StepPhase, StepStatus};
 pub use stage::{
     Approval, AutoPromotion, AvailabilityStrategy, FreightRequest, FreightSources, Gates, HttpCheck, InterruptPolicy,
     JobCheck, PromotionReference, PromotionStep, PromotionTemplate, PromotionTemplateSpec, SelectionPolicy, Stage,

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
+use chrono::{DateTime, Utc};
+use kube::{CustomResource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{PromotionStep, Var};
+use crate::{Freight, PromotionStep, Stage, Var};
 
 /// Annotation that asks for a running promotion to be aborted; the value is who asked.
 pub const ABORT_ANNOTATION: &str = "ferry.dev/abort";
@@ -153,4 +154,46 @@ pub struct StepStatus {
     /// When it ended (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+}
+
+/// A stage has no steps to promote with.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("stage {stage:?} has no promotion steps (spec.promotionTemplate.spec.steps)")]
+pub struct NoSteps {
+    /// The stage.
+    pub stage: String,
+}
+
+/// The Promotion of `freight` to `stage` created at `now` (by `ferry promote` or by
+/// auto-promotion): vars are the stage's then its template's, steps the template's, copied so
+/// later edits of the stage do not change a promotion under way.
+pub fn new_promotion(stage: &Stage, freight: &Freight, now: DateTime<Utc>) -> Result<Promotion, NoSteps> {
+    let stage_name = stage.name_any();
+    let template = stage.spec.promotion_template.as_ref().map(|t| &t.spec);
+    let steps = template.map(|t| t.steps.clone()).unwrap_or_default();
+    if steps.is_empty() {
+        return Err(NoSteps { stage: stage_name });
+    }
+    let mut vars = stage.spec.vars.clone();
+    vars.extend(template.map(|t| t.vars.clone()).unwrap_or_default());
+    let mut promotion = Promotion::new(
+        &promotion_name(&stage_name, &freight.name_any(), now),
+        PromotionSpec { stage: stage_name.clone(), freight: freight.name_any(), vars, steps },
+    );
+    promotion.metadata.namespace = Some(crate::NAMESPACE.to_owned());
+    // A label value is at most 63 characters; longer stage names go unlabelled
+    // (spec.stage still names the stage).
+    if stage_name.len() <= 63 {
+        promotion.metadata.labels = Some(BTreeMap::from([(crate::STAGE_LABEL.to_owned(), stage_name)]));
+    }
+    Ok(promotion)
+}
+
+/// `<stage>-<freight short>-<time>`: unique per millisecond, sortable by creation within a
+/// stage, and a valid object name (at most 253).
+pub fn promotion_name(stage: &str, freight: &str, now: DateTime<Utc>) -> String {
+    let stage: String = stage.chars().take(200).collect();
+    let short: String =
+        freight.chars().filter(|c| c.is_ascii_alphanumeric()).take(7).collect::<String>().to_lowercase();
+    format!("{stage}-{short}-{:x}", now.timestamp_millis().max(0))
 }

@@ -124,6 +124,40 @@ impl Local {
         Local { client, config }
     }
 
+    /// The tip of the PR's source branch on the remote (a fetch into a scratch clone).
+    async fn source_head(&self, pr: &PullRequest) -> Result<String, ScmError> {
+        let operation = Operation::Get;
+        let repo = display_repo(&pr.spec.repo_url);
+        let git_error = |step: &'static str| {
+            let repo = repo.clone();
+            move |source: WorktreeError| ScmError::Git { operation, repo, step, source }
+        };
+        let _ = std::fs::create_dir_all(&self.config.work_dir);
+        let scratch = tempfile::Builder::new().prefix("ferry-head-").tempdir_in(&self.config.work_dir).map_err(|source| {
+            git_error("prepare")(WorktreeError::Io {
+                step: "create scratch directory",
+                path: self.config.work_dir.clone(),
+                source,
+            })
+        })?;
+        let dir = scratch.path().join("repo");
+        let tree = Worktree::clone(
+            &self.config.worktree,
+            &pr.spec.repo_url,
+            self.config.credentials.as_ref(),
+            &dir,
+            &Checkout::FetchOnly,
+        )
+        .await
+        .map_err(git_error("fetch"))?;
+        let source_ref = format!("refs/remotes/origin/{}", pr.spec.source_branch);
+        tree.rev(&source_ref).await.map_err(git_error("read source"))?.ok_or_else(|| ScmError::NotMergeable {
+            operation,
+            repo: repo.clone(),
+            message: format!("source branch {:?} does not exist", pr.spec.source_branch),
+        })
+    }
+
     fn api(&self) -> Api<PullRequest> {
         Api::namespaced(self.client.clone(), promotion::NAMESPACE)
     }
@@ -271,7 +305,14 @@ impl ScmProvider for Local {
     }
 
     async fn get(&self, pr: &PullRequestRef) -> Result<PullRequestInfo, ScmError> {
-        Ok(info_of(&self.fetch(Operation::Get, pr).await?))
+        let found = self.fetch(Operation::Get, pr).await?;
+        let mut info = info_of(&found);
+        // An open PR's head is the source branch's tip now (it moves when the branch is pushed
+        // again), read from the remote: gates are judged on exactly that commit.
+        if info.state == PullRequestState::Open {
+            info.head_sha = Some(self.source_head(&found).await?);
+        }
+        Ok(info)
     }
 
     async fn close(&self, pr: &PullRequestRef) -> Result<PullRequestInfo, ScmError> {

@@ -4,14 +4,12 @@
 //! and steps copied in, and the controller runs it. Rollback is promoting
 //! older freight; nothing is special about it.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams, PostParams};
-use promotion::{Freight, Promotion, PromotionSpec, Stage};
+use promotion::{Freight, Promotion, Stage};
 
 use super::promotion::objects::{self, Cluster, FIELD_MANAGER, Scope};
 
@@ -70,36 +68,9 @@ pub async fn promote(args: PromoteArgs) -> Result<()> {
     Ok(())
 }
 
-/// The Promotion `ferry promote` creates for `freight` in `stage` at `now`:
-/// vars are the stage's then its template's, steps the template's.
+/// The Promotion `ferry promote` creates for `freight` in `stage` at `now`.
 pub fn build(stage: &Stage, freight: &Freight, now: DateTime<Utc>) -> Result<Promotion> {
-    let stage_name = stage.name_any();
-    let template = stage.spec.promotion_template.as_ref().map(|t| &t.spec);
-    let steps = template.map(|t| t.steps.clone()).unwrap_or_default();
-    if steps.is_empty() {
-        bail!("stage {stage_name:?} has no promotion steps (spec.promotionTemplate.spec.steps)");
-    }
-    let mut vars = stage.spec.vars.clone();
-    vars.extend(template.map(|t| t.vars.clone()).unwrap_or_default());
-    let mut promotion = Promotion::new(
-        &promotion_name(&stage_name, &freight.name_any(), now),
-        PromotionSpec { stage: stage_name.clone(), freight: freight.name_any(), vars, steps },
-    );
-    // A label value is at most 63 characters; longer stage names go unlabelled
-    // (spec.stage still names the stage).
-    if stage_name.len() <= 63 {
-        promotion.metadata.labels = Some(BTreeMap::from([(promotion::STAGE_LABEL.to_owned(), stage_name)]));
-    }
-    Ok(promotion)
-}
-
-/// `<stage>-<freight short>-<time>`: unique per millisecond, sortable by
-/// creation within a stage, and a valid object name (at most 253).
-pub fn promotion_name(stage: &str, freight: &str, now: DateTime<Utc>) -> String {
-    let stage: String = stage.chars().take(200).collect();
-    let short: String =
-        freight.chars().filter(|c| c.is_ascii_alphanumeric()).take(7).collect::<String>().to_lowercase();
-    format!("{stage}-{short}-{:x}", now.timestamp_millis().max(0))
+    Ok(promotion::new_promotion(stage, freight, now)?)
 }
 
 /// Runs `ferry approve`.
