@@ -64,7 +64,7 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
     let health = app.as_ref().map(|app| {
         let state = crate::services::app_state(app);
         let synced = state.sync == application::SyncStatusCode::Synced;
-        if !at_commit(app) {
+        if !at_commit(app) && state.health != HealthStatus::Degraded {
             HealthStatus::Progressing
         } else if state.health == HealthStatus::Healthy && !synced {
             HealthStatus::Progressing

@@ -157,7 +157,13 @@ async fn app_sync_and_wait_go_through_services() {
     set(SyncStatusCode::Synced, HealthStatus::Progressing, "abc");
     assert_eq!(steps::run_step(&wait, &env.ctx(&outputs, None)).await.phase, OutcomePhase::Running);
     set(SyncStatusCode::Synced, HealthStatus::Degraded, "abc");
-    assert_eq!(steps::run_step(&wait, &env.ctx(&outputs, None)).await.phase, OutcomePhase::Failed);
+    // Degraded right after a sync may be the previous rollout's: it fails only if it stays so.
+    let first = steps::run_step(&wait, &env.ctx(&outputs, None)).await;
+    assert_eq!(first.phase, OutcomePhase::Running);
+    let since = first.state.clone().expect("app-wait keeps when it first saw Degraded");
+    assert!(since["badSince"].as_u64().is_some(), "{since}");
+    let long_ago = serde_json::json!({"badSince": 0});
+    assert_eq!(steps::run_step(&wait, &env.ctx(&outputs, Some(&long_ago))).await.phase, OutcomePhase::Failed);
     set(SyncStatusCode::Synced, HealthStatus::Healthy, "abc");
     assert_eq!(steps::run_step(&wait, &env.ctx(&outputs, None)).await.phase, OutcomePhase::Succeeded);
 }

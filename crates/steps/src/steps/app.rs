@@ -55,14 +55,19 @@ pub(crate) struct WaitConfig {
 }
 
 /// **app-wait**: `running` until every Application is Synced and Healthy (at `revision` when
-/// given); fails when one is Degraded at that revision or its sync failed.
+/// given); fails when one stays Degraded at that revision, or its sync failed, for
+/// [`DEGRADED_GRACE`] (right after a sync, health may still describe the previous rollout).
 ///
 /// Outputs: `apps`.
 ///
 /// Idempotency: it only reads state.
+/// How long an app may stay Degraded (or its sync failed) before app-wait fails.
+pub(crate) const DEGRADED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) async fn wait(config: WaitConfig, ctx: &StepContext<'_>) -> Result<StepOutcome, StepError> {
     let apps = names(config.app, config.apps)?;
     let mut waiting = Vec::new();
+    let mut bad = None;
     for app in &apps {
         let state = ctx.services.app_state(app).await?;
         if let Some(revision) = &config.revision
@@ -72,14 +77,26 @@ pub(crate) async fn wait(config: WaitConfig, ctx: &StepContext<'_>) -> Result<St
             continue;
         }
         if matches!(state.operation, Some(OperationPhase::Failed | OperationPhase::Error)) {
-            return Ok(StepOutcome::failed(format!("application {app}: sync failed")));
+            bad.get_or_insert(format!("application {app}: sync failed"));
+            continue;
         }
         if state.health == HealthStatus::Degraded {
-            return Ok(StepOutcome::failed(format!("application {app} is Degraded")));
+            bad.get_or_insert(format!("application {app} is Degraded"));
+            continue;
         }
         if state.sync != SyncStatusCode::Synced || state.health != HealthStatus::Healthy {
             waiting.push(format!("{app} is {:?} and {:?}", state.sync, state.health));
         }
+    }
+    if let Some(problem) = bad {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let since = ctx.state.and_then(|s| s.get("badSince")).and_then(Value::as_u64).unwrap_or(now);
+        if now.saturating_sub(since) >= DEGRADED_GRACE.as_secs() {
+            return Ok(StepOutcome::failed(problem));
+        }
+        let mut outcome = StepOutcome::running(format!("{problem}; failing if it stays so"));
+        outcome.state = Some(serde_json::json!({ "badSince": since }));
+        return Ok(outcome);
     }
     if waiting.is_empty() {
         Ok(StepOutcome::succeeded(outputs([("apps", Value::from(apps))])))
