@@ -321,6 +321,37 @@ impl Worktree {
         }
     }
 
+    /// Push HEAD to `branch` on the remote, replacing what is there when the remote branch is
+    /// still at `lease` (`None`: when it does not exist). For branches ferry owns outright (a
+    /// proposal `<branch>-next`, rebuilt from its target by each promotion); a branch that moved
+    /// since `lease` is not overwritten ([`PushOutcome::Rejected`]).
+    pub async fn push_replacing(
+        &self,
+        credentials: Option<&Credentials>,
+        branch: &str,
+        lease: Option<&str>,
+    ) -> Result<PushOutcome, WorktreeError> {
+        check_branch_name(self, branch)?;
+        let head = self.head().await?.ok_or_else(|| self.failed("push", "nothing to push: no commit".into()))?;
+        let auth = git_auth(&self.url, credentials, &std::env::temp_dir())?;
+        let secrets: Vec<&str> = auth.secrets.iter().map(String::as_str).collect();
+        let argv = vec![
+            "push".into(),
+            "--quiet".into(),
+            "--porcelain".into(),
+            format!("--force-with-lease=refs/heads/{branch}:{}", lease.unwrap_or("")).into(),
+            "origin".into(),
+            format!("{head}:refs/heads/{branch}").into(),
+        ];
+        match self.run("push", argv, &auth.config_args, &auth.env, &secrets).await {
+            Ok(_) => Ok(PushOutcome::Pushed(head)),
+            Err(WorktreeError::Git { message, .. }) if message.contains("[rejected]") || message.contains("stale info") => {
+                Ok(PushOutcome::Rejected(message))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Rebase the current branch onto `onto`, with `identity` and `date` for the rewritten
     /// commits (so a retried rebase makes the same commits). A conflict aborts the rebase.
     pub async fn rebase(&self, onto: &str, identity: &Identity, date: &str) -> Result<RebaseOutcome, WorktreeError> {

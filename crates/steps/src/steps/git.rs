@@ -149,9 +149,11 @@ pub(crate) struct PushConfig {
 }
 
 /// **git-push**: pushes HEAD of the worktree at `path` to `targetBranch` (default: the
-/// checked-out branch), or to `<that branch>-next` with `generateTargetBranch`. Never forces:
-/// when the remote moved on, it fetches, rebases and tries again, up to 3 times; a conflict, or
-/// still being rejected, fails with the reason.
+/// checked-out branch), or to `<that branch>-next` with `generateTargetBranch`. A target branch is
+/// never forced: when the remote moved on, it fetches, rebases and tries again, up to 3 times; a
+/// conflict, or still being rejected, fails with the reason. A `-next` proposal branch is ferry's
+/// own and is replaced (with a lease on what was read), so a newer promotion's proposal
+/// supersedes an older one's.
 ///
 /// Outputs: `branch`, `commit` (what the remote branch holds of this promotion).
 ///
@@ -179,6 +181,32 @@ pub(crate) async fn push(config: PushConfig, ctx: &StepContext<'_>) -> Result<St
             ("commit", Value::String(commit.to_owned())),
         ]))
     };
+    if config.generate_target_branch {
+        // The proposal branch is ferry's own, rebuilt from its target by each promotion: a newer
+        // promotion (ReleaseLatest) replaces an older one's proposal instead of stacking on it.
+        for _ in 0..PUSH_ATTEMPTS {
+            let remote = tree.fetch_branch(credentials.as_ref(), &branch).await?;
+            if let Some(remote) = &remote {
+                if tree.is_ancestor(&head, remote).await? {
+                    return Ok(done(&head));
+                }
+                if let Some(own) =
+                    tree.find_trailer(&remote_ref, promotion::PROMOTION_TRAILER, ctx.promotion, TRAILER_DEPTH).await?
+                {
+                    return Ok(done(&own));
+                }
+            }
+            match tree.push_replacing(credentials.as_ref(), &branch, remote.as_deref()).await? {
+                PushOutcome::Pushed(commit) => return Ok(done(&commit)),
+                PushOutcome::Rejected(message) => {
+                    tracing::info!(branch = %branch, %message, "proposal moved while pushing; trying again");
+                }
+            }
+        }
+        return Ok(StepOutcome::failed(format!(
+            "git-push: {branch:?} kept moving while replacing the proposal ({PUSH_ATTEMPTS} attempts); giving up"
+        )));
+    }
     let identity = identity(None);
     let date = git_date(ctx);
     for attempt in 0..=PUSH_ATTEMPTS {
