@@ -394,6 +394,22 @@ async fn up_demo_syncs_follows_git_and_restarts_cleanly() {
     .await;
     env.ferry(&["app", "wait", "guestbook", "--timeout", "60s"]).await.ok();
 
+    // The demo pipeline: the scale-up commit became freight and was promoted to dev, whose
+    // branch now holds the hydrated manifests (the demo's commit history is left as it is).
+    eventually("the scale-up promoted to dev", DEADLINE, || async {
+        // Not `git()`: the file does not exist before the first promotion.
+        let out = Command::new("git")
+            .args(["show", "environment/dev:manifest.yaml"])
+            .current_dir(&repo)
+            .output()
+            .expect("run git");
+        let hydrated = String::from_utf8_lossy(&out.stdout).into_owned();
+        if hydrated.contains("replicas: 3") { Ok(()) } else { Err(hydrated) }
+    })
+    .await;
+    let stages = env.ferry(&["stage", "list", "-o", "json"]).await.ok().json();
+    assert_eq!(stages.as_array().map(Vec::len), Some(3), "{stages}");
+
     // Ctrl-C stops the controller and the cluster cleanly.
     let status = up.stop("INT").await;
     assert!(status.success(), "ferry up exited with {status} after SIGINT; log:\n{}", up.log_tail());
@@ -405,8 +421,9 @@ async fn up_demo_syncs_follows_git_and_restarts_cleanly() {
     again.line_after("demo: git repository ").await;
     env.ferry(&["app", "wait", "guestbook", "--timeout", "60s"]).await.ok();
     let apps = env.ferry(&["app", "list", "-o", "json"]).await.ok().json();
-    assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps}");
-    let app = &apps[0];
+    // guestbook, and one app per stage of the demo pipeline.
+    assert_eq!(apps.as_array().map(Vec::len), Some(4), "{apps}");
+    let app = apps.as_array().and_then(|a| a.iter().find(|a| a["metadata"]["name"] == "guestbook")).expect("guestbook");
     assert_eq!(at(app, "/status/sync/revision"), scaled.as_str());
     assert_eq!(at(app, "/status/history").as_array().map(Vec::len), Some(2), "{app}");
     assert_eq!(git(&repo, &["rev-parse", "HEAD"]), scaled, "the demo repository is kept as it is");
