@@ -146,8 +146,33 @@ pub async fn run_controllers(
 ) -> Result<()> {
     let promoter = promoter::Promoter::new(client.clone(), promoter_config).context("cannot start the promoter")?;
     config.companion = Some(std::sync::Arc::new(promoter.clone()));
-    let (applications, promotions) =
-        tokio::join!(controller::run(client, config, shutdown.clone()), promoter.run(shutdown));
+    // Either one stopping (an error at startup, say) stops the other, so the process ends.
+    let (stop, both) = watch::channel(false);
+    let applications = controller::run(client, config, both.clone());
+    let promotions = promoter.run(both);
+    tokio::pin!(applications, promotions);
+    let mut outer = shutdown;
+    let outer_stop = async move {
+        while !*outer.borrow() {
+            if outer.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let (applications, promotions) = tokio::select! {
+        result = &mut applications => {
+            let _ = stop.send(true);
+            (result, promotions.await)
+        }
+        result = &mut promotions => {
+            let _ = stop.send(true);
+            (applications.await, result)
+        }
+        () = outer_stop => {
+            let _ = stop.send(true);
+            tokio::join!(applications, promotions)
+        }
+    };
     applications.context("the controller stopped")?;
     promotions.context("the promoter stopped")
 }

@@ -47,6 +47,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 
 pub use metrics::Metrics;
 
+/// How long in-flight reconciles may take to finish after the shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Field manager for the promoter's writes.
 pub const FIELD_MANAGER: &str = "ferry-promoter";
 
@@ -251,11 +254,23 @@ impl Promoter {
             .graceful_shutdown_on(stop())
             .run(pulls::reconcile, pulls::error_policy, context.clone())
             .for_each(|_| async {});
-        tokio::join!(warehouses, pipelines, stages, promotions, pulls);
-        // Wait for the shutdown signal itself, in case every stream ended early.
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
+        let all = async {
+            tokio::join!(warehouses, pipelines, stages, promotions, pulls);
+        };
+        tokio::pin!(all);
+        let signalled = async {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = &mut all => {}
+            () = signalled => {
+                // In-flight reconciles get a moment to finish. A controller stopped before its
+                // cache first filled waits for that forever, hence the bound.
+                let _ = tokio::time::timeout(DRAIN, &mut all).await;
             }
         }
         Ok(())
