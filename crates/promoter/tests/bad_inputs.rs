@@ -9,25 +9,13 @@ mod common;
 use common::*;
 use kube::ResourceExt;
 use kube::api::PostParams;
-use promotion::{Freight, FreightFields, Image, Promotion, PromotionPhase, Stage, Warehouse};
+use promotion::{Freight, Promotion, PromotionPhase, Stage, Warehouse};
 use serde_json::{Value, json};
 
 const IMAGE: &str = "registry.invalid/team/web";
 
 async fn freight(promo: &Promo) -> Freight {
-    let images = vec![Image {
-        repo_url: IMAGE.to_owned(),
-        tag: "v1.0.0".to_owned(),
-        digest: format!("sha256:{:0>64}", 1),
-        created_at: None,
-    }];
-    let name = promotion::naming::freight_name(&[], &images, &[]);
-    let mut freight = Freight::new(
-        &name,
-        FreightFields { alias: "web-one".into(), origin: promotion::FreightOrigin::warehouse("web"), images, ..Default::default() },
-    );
-    freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
-    promo.api::<Freight>().create(&PostParams::default(), &freight).await.unwrap()
+    image_freight(promo, IMAGE, "v1.0.0").await
 }
 
 /// A stage named `name` running `steps`, without auto-promotion.

@@ -8,32 +8,13 @@ mod common;
 
 use common::*;
 use kube::ResourceExt;
-use kube::api::PostParams;
-use promotion::{Freight, FreightFields, Image, Promotion, PromotionPhase, Stage};
+use promotion::{Freight, Promotion, PromotionPhase, Stage};
 use serde_json::json;
 
 const IMAGE: &str = "registry.invalid/team/web";
 
-/// Freight of the image at `tag`, made directly (no warehouse needed).
 async fn freight(promo: &Promo, tag: &str) -> Freight {
-    let images = vec![Image {
-        repo_url: IMAGE.to_owned(),
-        tag: tag.to_owned(),
-        digest: format!("sha256:{:0>64}", tag.len()),
-        created_at: None,
-    }];
-    let name = promotion::naming::freight_name(&[], &images, &[]);
-    let mut freight = Freight::new(
-        &name,
-        FreightFields {
-            alias: format!("web-{}", tag.replace('.', "-")),
-            origin: promotion::FreightOrigin::warehouse("web"),
-            images,
-            ..Default::default()
-        },
-    );
-    freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
-    promo.api::<Freight>().create(&PostParams::default(), &freight).await.unwrap()
+    image_freight(promo, IMAGE, tag).await
 }
 
 /// A hydrated-branch stage taking freight directly, gated by `ci/e2e`.
@@ -58,16 +39,7 @@ async fn release_latest_supersedes_in_place_and_a_killed_promoter_resumes() {
     promo.apply::<Stage>(gated_stage("staging", &url, "ReleaseLatest")).await;
 
     let first = freight(&promo, "v1.0.0").await;
-    let waiting = promo
-        .wait_for::<Promotion, _>("the first promotion waiting on ci/e2e", |all| {
-            all.iter()
-                .find(|p| {
-                    p.spec.freight == first.name_any()
-                        && p.status.as_ref().and_then(|s| s.message.as_deref()).is_some_and(|m| m.contains("ci/e2e"))
-                })
-                .cloned()
-        })
-        .await;
+    let waiting = promotion_saying(&promo, &first.name_any(), "ci/e2e").await;
     let pulls = pull_requests(&promo).await;
     assert_eq!(pulls.len(), 1, "{:?}", names(&pulls));
     assert!(pulls[0].spec.body.contains("v1.0.0"), "{}", pulls[0].spec.body);
@@ -77,16 +49,7 @@ async fn release_latest_supersedes_in_place_and_a_killed_promoter_resumes() {
     let first_promotion = promo.promotion_ended("staging", &first.name_any()).await;
     assert_eq!(phase(&first_promotion), PromotionPhase::Aborted, "{:?}", first_promotion.status);
     assert!(message_of(&promo, &waiting.name_any()).await.contains("superseded"));
-    let latest = promo
-        .wait_for::<Promotion, _>("the newer promotion waiting on ci/e2e", |all| {
-            all.iter()
-                .find(|p| {
-                    p.spec.freight == second.name_any()
-                        && p.status.as_ref().and_then(|s| s.message.as_deref()).is_some_and(|m| m.contains("ci/e2e"))
-                })
-                .cloned()
-        })
-        .await;
+    let latest = promotion_saying(&promo, &second.name_any(), "ci/e2e").await;
     let pulls = pull_requests(&promo).await;
     assert_eq!(pulls.len(), 1, "ReleaseLatest updates the open PR in place: {:?}", names(&pulls));
     assert!(pulls[0].spec.body.contains("v1.1.0"), "{}", pulls[0].spec.body);
@@ -114,27 +77,9 @@ async fn queue_lets_the_running_promotion_finish_first() {
     promo.apply::<Stage>(gated_stage("staging", &url, "Queue")).await;
 
     let first = freight(&promo, "v1.0.0").await;
-    let running = promo
-        .wait_for::<Promotion, _>("the first promotion waiting on ci/e2e", |all| {
-            all.iter()
-                .find(|p| {
-                    p.spec.freight == first.name_any()
-                        && p.status.as_ref().and_then(|s| s.message.as_deref()).is_some_and(|m| m.contains("ci/e2e"))
-                })
-                .cloned()
-        })
-        .await;
+    let running = promotion_saying(&promo, &first.name_any(), "ci/e2e").await;
     let second = freight(&promo, "v1.1.0").await;
-    let queued = promo
-        .wait_for::<Promotion, _>("the newer promotion queued", |all| {
-            all.iter()
-                .find(|p| {
-                    p.spec.freight == second.name_any()
-                        && p.status.as_ref().and_then(|s| s.message.as_deref()).is_some_and(|m| m.contains("waiting for promotion"))
-                })
-                .cloned()
-        })
-        .await;
+    let queued = promotion_saying(&promo, &second.name_any(), "waiting for promotion").await;
     assert_eq!(phase(&queued), PromotionPhase::Pending);
     let still: Promotion = promo.api::<Promotion>().get(&running.name_any()).await.unwrap();
     assert_eq!(phase(&still), PromotionPhase::Running, "Queue does not interrupt");

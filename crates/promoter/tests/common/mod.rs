@@ -364,3 +364,40 @@ pub fn verified_in(freight: &Freight, stage: &str) -> bool {
     freight.status.as_ref().is_some_and(|s| s.verified_in.contains_key(stage))
 }
 
+
+/// Freight of `image` at `tag`, made directly (no warehouse needed), from warehouse `web`.
+pub async fn image_freight(promo: &Promo, image: &str, tag: &str) -> Freight {
+    let images = vec![promotion::Image {
+        repo_url: image.to_owned(),
+        tag: tag.to_owned(),
+        digest: format!("sha256:{:0>64}", tag.len()),
+        created_at: None,
+    }];
+    let name = promotion::naming::freight_name(&[], &images, &[]);
+    let mut freight = Freight::new(
+        &name,
+        promotion::FreightFields {
+            alias: format!("web-{}", tag.replace('.', "-")),
+            origin: promotion::FreightOrigin::warehouse("web"),
+            images,
+            ..Default::default()
+        },
+    );
+    freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
+    promo.api::<Freight>().create(&PostParams::default(), &freight).await.unwrap()
+}
+
+/// Waits for a promotion of `freight` whose status message contains `text`.
+pub async fn promotion_saying(promo: &Promo, freight: &str, text: &str) -> Promotion {
+    let (freight, text) = (freight.to_owned(), text.to_owned());
+    promo
+        .wait_for::<Promotion, _>(&format!("a promotion of {freight} saying {text:?}"), move |all| {
+            all.iter()
+                .find(|p| {
+                    p.spec.freight == freight
+                        && p.status.as_ref().and_then(|s| s.message.as_deref()).is_some_and(|m| m.contains(&text))
+                })
+                .cloned()
+        })
+        .await
+}
