@@ -118,6 +118,8 @@ pub(crate) struct Context {
     wakes: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<Warehouse>>>>,
     /// The warehouse controller's cache (set when it starts).
     warehouse_store: OnceLock<Store<Warehouse>>,
+    /// Failed merge attempts per local PullRequest, for the retry backoff (`pulls.rs`).
+    pub(crate) pull_failures: Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Context {
@@ -166,6 +168,7 @@ impl Promoter {
             wake,
             wakes: Mutex::new(Some(wakes)),
             warehouse_store: OnceLock::new(),
+            pull_failures: Mutex::new(std::collections::HashMap::new()),
             warehouses: Api::namespaced(client.clone(), ns),
             freight: Api::namespaced(client.clone(), ns),
             stages: Api::namespaced(client.clone(), ns),

@@ -2,8 +2,10 @@
 //! envelope of Docker distribution's notifications: `{"events": [{"action": "push", "target":
 //! {"repository", "tag"}, "request": {"host"}}]}`), authenticated by a shared bearer token
 //! (distribution cannot sign its notifications; it sends configured headers). Warehouses
-//! subscribed to a pushed image are discovered at once. Git pushes arrive through the
-//! Application controller's `/api/webhook` (signed), which hands them to the promoter.
+//! subscribed to a pushed image are discovered at once. Only manifest pushes count: a registry
+//! also reports every layer (blob) upload, and the tag exists only once its manifest is pushed.
+//! Git pushes arrive through the Application controller's `/api/webhook` (signed), which hands
+//! them to the promoter.
 
 use std::sync::Arc;
 
@@ -44,9 +46,27 @@ struct Event {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct Target {
     #[serde(default)]
     repository: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    media_type: String,
+}
+
+impl Target {
+    /// Whether this is a manifest (or index) push rather than a layer or config blob upload.
+    /// A tag means a manifest; without one, the media type says (an event without either is
+    /// taken as a manifest, so an unusual registry still triggers discovery).
+    fn is_manifest(&self) -> bool {
+        if !self.tag.is_empty() || self.media_type.is_empty() {
+            return true;
+        }
+        let media_type = self.media_type.to_ascii_lowercase();
+        media_type.contains("manifest") || media_type.contains("image.index")
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -79,7 +99,7 @@ async fn registry(State(context): State<Arc<Context>>, headers: HeaderMap, body:
     let pushed: Vec<String> = envelope
         .events
         .iter()
-        .filter(|event| event.action == "push" && !event.target.repository.is_empty())
+        .filter(|event| event.action == "push" && !event.target.repository.is_empty() && event.target.is_manifest())
         .map(|event| {
             if event.request.host.is_empty() {
                 event.target.repository.clone()

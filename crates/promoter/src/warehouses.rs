@@ -3,6 +3,17 @@
 //!
 //! A failed discovery becomes `Ready=False` with the reason (no password in it) and keeps the
 //! versions found before; no Freight is made from it.
+//!
+//! Due when any of these holds: `interval` (default: the promoter's) has passed since
+//! `status.discoveredAt`; the `ferry.dev/refresh` annotation differs from
+//! `status.lastHandledRefresh`; the spec changed (`metadata.generation` ≠
+//! `status.observedGeneration`); a push webhook marked it (an in-memory mark, consumed here).
+//!
+//! Credentials come from repository Secrets (label `ferry.dev/secret-type: repository`, as
+//! `ferry repo add` writes them and the Application controller reads them), matched by the
+//! longest URL prefix: git remotes take username/password or an SSH key; registries and chart
+//! repositories (`oci://` optional in the Secret's `url`) take username/password, or a password
+//! alone sent as a bearer token. See `credentials.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +26,8 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use promotion::duration::{format_timestamp, parse_duration, parse_timestamp};
 use promotion::{
-    Condition, DiscoveredArtifacts, Freight, FreightCreationPolicy, FreightReference, Warehouse, WarehouseStatus,
+    Condition, DiscoveredArtifacts, Freight, FreightCreationPolicy, FreightReference, Subscription, Warehouse,
+    WarehouseStatus,
 };
 use serde_json::json;
 
@@ -67,7 +79,7 @@ pub(crate) async fn reconcile(warehouse: Arc<Warehouse>, context: Arc<Context>) 
         match warehouse::discover(subscription, &discovery).await {
             Ok(found) => discovered.push(found),
             Err(error) => {
-                failure = Some(crate::error_chain(&error));
+                failure = Some(mask(&crate::error_chain(&error), &secrets_of(subscription, &secrets)));
                 break;
             }
         }
@@ -89,22 +101,56 @@ pub(crate) async fn reconcile(warehouse: Arc<Warehouse>, context: Arc<Context>) 
     if warehouse.spec.freight_creation_policy == FreightCreationPolicy::Automatic
         && let Some(freight) = warehouse::next_freight(&name, &discovered)
     {
+        let reference =
+            FreightReference { name: freight.name.clone(), origin: promotion::FreightOrigin::warehouse(&name) };
         create_freight(&context, &name, freight).await?;
-        next.last_freight = Some(FreightReference {
-            name: next_name(&discovered, &name).unwrap_or_default(),
-            origin: promotion::FreightOrigin::warehouse(&name),
-        });
+        next.last_freight = Some(reference);
     }
     write_status(&context, &name, &status, next).await?;
     Ok(Action::requeue(interval))
 }
 
-fn next_name(discovered: &[DiscoveredArtifacts], warehouse: &str) -> Option<String> {
-    warehouse::next_freight(warehouse, discovered).map(|next| next.name)
+/// The secrets a discovery of `subscription` may have used: passwords of its credentials and
+/// of the userinfo of its URL.
+fn secrets_of(subscription: &Subscription, secrets: &Secrets) -> Vec<String> {
+    let url = match (&subscription.git, &subscription.image, &subscription.chart) {
+        (Some(git), _, _) => git.repo_url.as_str(),
+        (_, Some(image), _) => image.repo_url.as_str(),
+        (_, _, Some(chart)) => chart.repo_url.as_str(),
+        _ => return Vec::new(),
+    };
+    let mut found = Vec::new();
+    if let Some(password) = secrets.git(url).and_then(|c| c.password) {
+        found.push(password);
+    }
+    if let Some(credentials) = secrets.registry(url) {
+        found.push(credentials.password);
+    }
+    if let Ok(parsed) = reqwest::Url::parse(url.trim())
+        && let Some(password) = parsed.password()
+    {
+        found.push(password.to_owned());
+    }
+    found
+}
+
+/// `message` with every secret in `secrets` replaced by `***` (the warehouse crate masks its
+/// own; this also covers a password written into the subscription's URL). Very short secrets
+/// are left alone: masking them would garble the message and hide nothing.
+fn mask(message: &str, secrets: &[String]) -> String {
+    let mut masked = message.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        masked = masked.replace(secret.as_str(), "***");
+    }
+    masked
 }
 
 /// Creates the Freight unless it exists (its name is its content, so it is the same freight).
-async fn create_freight(context: &Context, warehouse: &str, next: warehouse::NextFreight) -> Result<(), ReconcileError> {
+async fn create_freight(
+    context: &Context,
+    warehouse: &str,
+    next: warehouse::NextFreight,
+) -> Result<(), ReconcileError> {
     if context
         .freight
         .get_opt(&next.name)
@@ -124,8 +170,11 @@ async fn create_freight(context: &Context, warehouse: &str, next: warehouse::Nex
     fields.alias = promotion::naming::alias_for(&next.name, &|alias| taken.contains(alias));
     let mut freight = Freight::new(&next.name, fields);
     freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
-    freight.metadata.labels =
-        Some(BTreeMap::from([(promotion::WAREHOUSE_LABEL.to_owned(), warehouse.to_owned())]));
+    freight.metadata.labels = Some(BTreeMap::from([(promotion::WAREHOUSE_LABEL.to_owned(), warehouse.to_owned())]));
+    freight.metadata.annotations = Some(BTreeMap::from([(
+        promotion::CREATED_ANNOTATION.to_owned(),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    )]));
     match context.freight.create(&PostParams::default(), &freight).await {
         Ok(_) => {
             tracing::info!(warehouse, freight = %next.name, alias = %freight.spec.alias, "new freight");
@@ -187,11 +236,8 @@ pub(crate) fn error_policy(object: Arc<Warehouse>, error: &ReconcileError, _cont
 pub(crate) fn on_push(context: &Context, pushed: &[String]) -> usize {
     let mut woken = 0;
     for warehouse in context.warehouse_store().state() {
-        let hit = warehouse
-            .spec
-            .subscriptions
-            .iter()
-            .any(|sub| pushed.iter().any(|url| warehouse::matches_push(sub, url)));
+        let hit =
+            warehouse.spec.subscriptions.iter().any(|sub| pushed.iter().any(|url| warehouse::matches_push(sub, url)));
         if hit {
             let name = warehouse.name_any();
             context.mark(&name);
@@ -210,4 +256,24 @@ pub(crate) fn on_git_push(context: &Context, repo_urls: &[String]) {
 /// The reference the trigger channel takes.
 pub(crate) fn object_ref(name: &str) -> ObjectRef<Warehouse> {
     ObjectRef::new(name).within(promotion::NAMESPACE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_subscription_url_is_masked() {
+        let subscription: Subscription = serde_json::from_value(json!({"git": {
+            "repoURL": "https://robot:s3cret-pw@git.example.com/team/app.git", "branch": "main"}}))
+        .expect("a git subscription");
+        let secrets = secrets_of(&subscription, &Secrets::default());
+        let message = "fetch https://robot:s3cret-pw@git.example.com/team/app.git: 403 for s3cret-pw";
+        assert_eq!(mask(message, &secrets), "fetch https://robot:***@git.example.com/team/app.git: 403 for ***");
+    }
+
+    #[test]
+    fn very_short_secrets_are_left_alone() {
+        assert_eq!(mask("a b c", &["b".to_owned()]), "a b c");
+    }
 }

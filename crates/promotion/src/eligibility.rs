@@ -165,10 +165,23 @@ pub fn soak(freight: &Freight, stage: &str, now: DateTime<Utc>) -> Duration {
     completed.max(ongoing)
 }
 
-/// Ordering of freight, newest first: by `metadata.creationTimestamp` descending (freight
-/// without one sorts last), then by name ascending so ties are stable.
+/// Ordering of freight, newest first: by when it was created — the
+/// [`crate::CREATED_ANNOTATION`] (nanoseconds; freight made within one second must still order)
+/// or else `metadata.creationTimestamp` — descending (freight with neither sorts last), then by
+/// name ascending so ties are stable.
 pub fn newest_first(a: &Freight, b: &Freight) -> Ordering {
-    let created = |f: &Freight| f.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let created = |f: &Freight| {
+        f.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::CREATED_ANNOTATION))
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| {
+                let stamp = f.metadata.creation_timestamp.as_ref()?;
+                DateTime::from_timestamp(stamp.0.as_second(), 0)
+            })
+    };
     created(b).cmp(&created(a)).then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
 

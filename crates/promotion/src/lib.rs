@@ -74,6 +74,10 @@ pub const PIPELINE_LABEL: &str = "ferry.dev/pipeline";
 /// Label on Promotions and CommitStatuses: the Stage's name.
 pub const STAGE_LABEL: &str = "ferry.dev/stage";
 
+/// Annotation on Freight: when its warehouse made it (RFC 3339 with nanoseconds), so freight made
+/// within one second still orders newest first.
+pub const CREATED_ANNOTATION: &str = "ferry.dev/created-at";
+
 /// Label on Freight: the origin Warehouse's name.
 pub const WAREHOUSE_LABEL: &str = "ferry.dev/warehouse";
 

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod process;
+
 /// How long the server may take to start and answer `/readyz`. Generous:
 /// the test machine has two cores shared with compilers.
 pub const START_DEADLINE: Duration = Duration::from_secs(60);

@@ -384,6 +384,10 @@ pub async fn image_freight(promo: &Promo, image: &str, tag: &str) -> Freight {
         },
     );
     freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
+    freight.metadata.annotations = Some(std::collections::BTreeMap::from([(
+        promotion::CREATED_ANNOTATION.to_owned(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    )]));
     promo.api::<Freight>().create(&PostParams::default(), &freight).await.unwrap()
 }
 
