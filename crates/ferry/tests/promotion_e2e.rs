@@ -104,11 +104,24 @@ async fn image_freight_moves_through_dev_staging_and_prod() {
 
     // 5: an external failure blocks the merge, and says so; a success releases it.
     stack
-        .ferry(&["status", "post", "--repo", &url, "--sha", &proposed, "--key", "ci/e2e", "--phase", "failure",
-            "--description", "e2e tests failed"])
+        .ferry(&[
+            "status",
+            "post",
+            "--repo",
+            &url,
+            "--sha",
+            &proposed,
+            "--key",
+            "ci/e2e",
+            "--phase",
+            "failure",
+            "--description",
+            "e2e tests failed",
+        ])
         .await
         .ok();
-    let blocked = stack.promotion_saying("staging", &first, "failure").await;
+    let blocked = stack.promotion_saying("staging", &first, "ci/e2e failed").await;
+    assert!(message(&blocked).contains("e2e tests failed"), "{}", message(&blocked));
     assert_eq!(phase(&blocked), PromotionPhase::Running, "{:?}", blocked.status);
     let pr = stack.pull_request("environment/staging").await;
     assert_eq!(pr.status.unwrap_or_default().state, PullRequestState::Open);
@@ -151,8 +164,20 @@ async fn image_freight_moves_through_dev_staging_and_prod() {
     assert_eq!(phase(&prod), PromotionPhase::Succeeded, "{:?}", prod.status);
     stack.wait_image("web-prod", &format!("{image}:v1.0.0")).await;
     let approved = stack.api::<Freight>().get(&first.name_any()).await.unwrap();
-    let by = approved.status.as_ref().and_then(|s| s.approved_for.get("prod")).and_then(|a| a.approved_by.clone());
-    assert_eq!(by.as_deref(), Some("ferry-test"));
+    let approval = approved.status.as_ref().and_then(|s| s.approved_for.get("prod")).cloned().unwrap_or_default();
+    assert_eq!(approval.approved_by.as_deref(), Some("ferry-test"));
+    // One promotion to prod, made after the approval (timestamps are whole seconds).
+    let proms = stack.promotions("prod").await;
+    assert_eq!(proms.len(), 1, "{proms:#?}");
+    let approved_at = approval.approved_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let approved_at = approved_at.expect("approvedAt").with_timezone(&chrono::Utc);
+    let created = proms[0].metadata.creation_timestamp.as_ref().expect("creationTimestamp").0;
+    assert!(created.as_second() >= approved_at.timestamp(), "promoted at {created:?}, approved at {approved_at:?}");
+
+    // The picture: three stages, each running the freight.
+    let picture = stack.ferry(&["pipeline"]).await.ok().stdout;
+    assert!(["dev", "staging", "prod"].iter().all(|s| picture.contains(s)), "{picture}");
+    assert_eq!(picture.matches(alias.as_str()).count(), 3, "{picture}");
 }
 
 // ---------------------------------------------------------------------------
@@ -219,7 +244,7 @@ async fn a_degraded_version_stops_at_dev_and_older_freight_rolls_it_back() {
                 .find(|p| {
                     p.spec.stage == "dev"
                         && p.spec.freight == first.name_any()
-                        && p.name_any() != stack_first_dev(all, &first)
+                        && p.name_any() != first_promotion_to_dev(all, &first)
                         && phase(p) == PromotionPhase::Succeeded
                 })
                 .cloned()
@@ -244,7 +269,7 @@ async fn a_degraded_version_stops_at_dev_and_older_freight_rolls_it_back() {
 }
 
 /// The name of the first (automatic) promotion of `freight` to dev.
-fn stack_first_dev(all: &[Promotion], freight: &Freight) -> String {
+fn first_promotion_to_dev(all: &[Promotion], freight: &Freight) -> String {
     let mut ofs: Vec<&Promotion> =
         all.iter().filter(|p| p.spec.stage == "dev" && p.spec.freight == freight.name_any()).collect();
     ofs.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp));
@@ -388,6 +413,30 @@ async fn a_killed_controller_resumes_with_one_commit_and_one_pull_request() {
     assert_eq!(stack.promotions("staging").await.len(), 1);
 }
 
+#[tokio::test]
+async fn a_controller_restarted_without_its_data_directory_finds_its_own_commit_and_pull_request() {
+    let (mut stack, _registry, repo, first, waiting) = staging_waiting_on_its_gate("ReleaseLatest").await;
+    let proposed = repo.rev("environment/staging-next");
+    // CI passes the proposed commit while the controller is down, and the new controller
+    // starts with nothing on disk: every step runs again, and each finds its own work.
+    stack.kill_controller();
+    stack
+        .ferry(&["status", "post", "--repo", &repo.url(), "--sha", &proposed, "--key", "ci/e2e", "--phase", "success"])
+        .await
+        .ok();
+    stack.wipe_controller_data();
+    stack.start_controller().await;
+    let done = stack.promotion_ended("staging", &first).await;
+    assert_eq!(phase(&done), PromotionPhase::Succeeded, "{:?}", done.status);
+    assert_eq!(done.name_any(), waiting.name_any());
+    for branch in ["environment/staging-next", "environment/staging"] {
+        assert_eq!(repo.commits_of(branch, &done.name_any()), 1, "one commit of the promotion on {branch}");
+    }
+    assert_eq!(repo.rev("environment/staging"), proposed, "the commit CI passed is the one that landed");
+    let pulls = stack.list::<promotion::PullRequest>().await;
+    assert_eq!(pulls.len(), 1, "one pull request: {pulls:#?}");
+}
+
 // ---------------------------------------------------------------------------
 // 6: bad inputs give a clear status and change nothing in git.
 
@@ -454,7 +503,9 @@ async fn invalid_steps_fail_clearly_and_change_nothing_in_git() {
         .await;
     let before = repo.refs();
 
-    for (stage, needle) in [("bad-config", "depth"), ("unknown-step", "git-teleport"), ("bad-expression", "vars.missing")] {
+    for (stage, needle) in
+        [("bad-config", "depth"), ("unknown-step", "git-teleport"), ("bad-expression", "vars.missing")]
+    {
         let ended = promote(&stack, stage, &alias).await;
         assert_eq!(phase(&ended), PromotionPhase::Failed, "{stage}: {:?}", ended.status);
         assert!(message(&ended).contains(needle), "{stage}: {}", message(&ended));
@@ -464,25 +515,34 @@ async fn invalid_steps_fail_clearly_and_change_nothing_in_git() {
     assert_eq!(repo.refs(), before, "nothing changed in git");
 }
 
+/// An exec step that, between the promotion's commit and its push, clones the repository and
+/// pushes to main a commit of someone else setting `replicas: 5` in `file`.
+fn intruder(file: &str, subject: &str) -> Value {
+    json!({"uses": "exec", "config": {
+        "command": "sh",
+        "args": ["-c", format!("git clone -q \"$REPO\" intruder >&2 && cd intruder \
+            && sed -i 's/replicas: 1/replicas: 5/' {file} \
+            && git -c user.name=other -c user.email=other@example.com commit -qam '{subject}' >&2 \
+            && git push -q origin HEAD:main >&2 && echo '{{\"result\": \"succeeded\"}}'")],
+        "env": [{"name": "REPO", "value": "${{ vars.repoURL }}"}],
+    }})
+}
+
 #[tokio::test]
 async fn a_push_that_conflicts_with_the_target_fails_and_leaves_it_alone() {
     let stack = Stack::start().await;
     let repo = GitRepo::new();
     let url = repo.url();
     let (freight, alias) = image_freight(NO_REGISTRY, "v1.0.0");
-    // Between the promotion's commit and its push, someone else changes the same line of
-    // main: the push is rejected, and the rebase conflicts.
-    let intruder = json!({"uses": "exec", "config": {
-        "command": "sh",
-        "args": ["-c", "git clone -q \"$REPO\" intruder >&2 && cd intruder \
-            && sed -i 's/replicas: 1/replicas: 5/' env/dev/deployment.yaml \
-            && git -c user.name=other -c user.email=other@example.com commit -qam 'someone else' >&2 \
-            && git push -q origin HEAD:main >&2 && echo '{\"result\": \"succeeded\"}'"],
-        "env": [{"name": "REPO", "value": "${{ vars.repoURL }}"}],
-    }});
-    let mut steps = scale_steps(None);
-    steps.as_array_mut().unwrap().insert(3, intruder);
-    stack.apply(&[freight, manual_stage("conflict", &url, steps)]).await;
+    // The promotion scales env/dev; someone else changes the same line first: the push is
+    // rejected, and the rebase conflicts.
+    let mut conflicting = scale_steps(None);
+    conflicting.as_array_mut().unwrap().insert(3, intruder("env/dev/deployment.yaml", "someone else"));
+    // Someone else changes another file first: the push is rejected, the rebase is clean,
+    // and the promotion's commit lands on top.
+    let mut clean = scale_steps(None);
+    clean.as_array_mut().unwrap().insert(3, intruder("env/prod/deployment.yaml", "someone else in prod"));
+    stack.apply(&[freight, manual_stage("conflict", &url, conflicting), manual_stage("rebase", &url, clean)]).await;
     let before = repo.refs();
 
     let ended = promote(&stack, "conflict", &alias).await;
@@ -491,8 +551,17 @@ async fn a_push_that_conflicts_with_the_target_fails_and_leaves_it_alone() {
     // main holds the other change only; no other branch moved or appeared.
     assert_eq!(repo.git(&["log", "-1", "--format=%s", "main"]), "someone else");
     assert_eq!(repo.commits_of("main", &ended.name_any()), 0);
-    let others = |refs: &str| refs.lines().filter(|l| !l.starts_with("refs/heads/main ")).map(str::to_owned).collect::<Vec<_>>();
+    let others =
+        |refs: &str| refs.lines().filter(|l| !l.starts_with("refs/heads/main ")).map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(others(&repo.refs()), others(&before));
+
+    let rebased = promote(&stack, "rebase", &alias).await;
+    assert_eq!(phase(&rebased), PromotionPhase::Succeeded, "{:?}", rebased.status);
+    assert_eq!(repo.commits_of("main", &rebased.name_any()), 1);
+    assert_eq!(repo.commits_of("main~1", &rebased.name_any()), 0, "the promotion's commit is on top");
+    assert_eq!(repo.git(&["log", "-1", "--format=%s", "main~1"]), "someone else in prod");
+    assert!(repo.show("main", "env/prod/deployment.yaml").contains("replicas: 5"));
+    assert!(repo.show("main", "env/dev/deployment.yaml").contains("replicas: 3"));
 }
 
 #[tokio::test]

@@ -227,7 +227,11 @@ async fn bench_100_stages_promoting() {
     let took = start.elapsed().as_secs_f64();
     let succeeded = ended.iter().filter(|p| phase(p) == PromotionPhase::Succeeded).count();
     let commits = repo.git(&["rev-list", "--count", "main"]).parse::<usize>().unwrap() - 1;
-    let failed: Vec<String> = ended.iter().filter(|p| phase(p) != PromotionPhase::Succeeded).map(|p| p.name_any()).collect();
+    let failed: Vec<String> = ended
+        .iter()
+        .filter(|p| phase(p) != PromotionPhase::Succeeded)
+        .map(|p| format!("{}: {:?}", p.name_any(), p.status.as_ref().and_then(|s| s.message.clone())))
+        .collect();
     println!(
         "BENCH {count} stages promoting at once (one repo, one branch): {succeeded}/{count} succeeded in {took:.1} s = {:.1} promotions/s; main received {commits} commits",
         count as f64 / took

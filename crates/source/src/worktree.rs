@@ -313,7 +313,10 @@ impl Worktree {
             Err(WorktreeError::Git { message, .. })
                 if message.contains("[rejected]")
                     || message.contains("non-fast-forward")
-                    || message.contains("fetch first") =>
+                    || message.contains("fetch first")
+                    || message.contains("Updates were rejected")
+                    // Another push updating the same ref at this moment (local and file remotes).
+                    || message.contains("cannot lock ref") =>
             {
                 Ok(PushOutcome::Rejected(message))
             }

@@ -253,4 +253,3 @@ pub async fn http_get(addr: &str, path: &str) -> Result<String, String> {
     }
     Ok(body.to_owned())
 }
-

@@ -50,7 +50,9 @@ impl Stack {
         server.install_ferry().await;
         let client = server.client().await;
         eventually("the promotion CRDs to be served", DEADLINE, || async {
-            let out = env.kubectl(&["get", "stages.ferry.dev,warehouses.ferry.dev,promotions.ferry.dev", "-n", "ferry"]).await;
+            let out = env
+                .kubectl(&["get", "stages.ferry.dev,warehouses.ferry.dev,promotions.ferry.dev", "-n", "ferry"])
+                .await;
             if out.code == 0 { Ok(()) } else { Err(out.stderr) }
         })
         .await;
@@ -95,6 +97,13 @@ impl Stack {
         }
     }
 
+    /// Deletes the controller's data directory (git caches, promotion workdirs), as a pod
+    /// rescheduled with an emptyDir volume would find it. The controller must be stopped.
+    pub fn wipe_controller_data(&self) {
+        assert!(self.controller.is_none(), "stop the controller first");
+        std::fs::remove_dir_all(&self.controller_data).expect("remove the controller's data directory");
+    }
+
     /// The controller's log so far (all of it, every start).
     pub fn controller_log(&self) -> String {
         let mut all = String::new();
@@ -119,7 +128,10 @@ impl Stack {
     /// The API of a promotion kind (namespace `ferry`).
     pub fn api<K>(&self) -> Api<K>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         Api::namespaced(self.client.clone(), promotion::NAMESPACE)
@@ -128,7 +140,10 @@ impl Stack {
     /// All the objects of kind `K`.
     pub async fn list<K>(&self) -> Vec<K>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         self.api::<K>().list(&ListParams::default()).await.expect("list").items
@@ -138,7 +153,10 @@ impl Stack {
     /// the failure shows them and the controller's last log lines.
     pub async fn wait_for<K, T>(&self, what: &str, check: impl Fn(&[K]) -> Option<T>) -> T
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         let api = self.api::<K>();
@@ -152,7 +170,10 @@ impl Stack {
                 last = list.items;
             }
             if Instant::now() > deadline {
-                panic!("timed out after {WAIT:?} waiting for {what}; last seen: {last:#?}\ncontroller log:\n{}", self.log_tail());
+                panic!(
+                    "timed out after {WAIT:?} waiting for {what}; last seen: {last:#?}\ncontroller log:\n{}",
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -166,8 +187,11 @@ impl Stack {
 
     /// The promotions of `stage`, oldest first.
     pub async fn promotions(&self, stage: &str) -> Vec<Promotion> {
-        let mut list: Vec<Promotion> = self.list::<Promotion>().await.into_iter().filter(|p| p.spec.stage == stage).collect();
-        list.sort_by(|a, b| a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp).then(a.name_any().cmp(&b.name_any())));
+        let mut list: Vec<Promotion> =
+            self.list::<Promotion>().await.into_iter().filter(|p| p.spec.stage == stage).collect();
+        list.sort_by(|a, b| {
+            a.metadata.creation_timestamp.cmp(&b.metadata.creation_timestamp).then(a.name_any().cmp(&b.name_any()))
+        });
         list
     }
 
@@ -175,9 +199,7 @@ impl Stack {
     pub async fn promotion_ended(&self, stage: &str, freight: &Freight) -> Promotion {
         let (stage, freight) = (stage.to_owned(), freight.name_any());
         self.wait_for::<Promotion, _>(&format!("a promotion of {freight} to {stage} to end"), move |all| {
-            all.iter()
-                .find(|p| p.spec.stage == stage && p.spec.freight == freight && phase(p).is_terminal())
-                .cloned()
+            all.iter().find(|p| p.spec.stage == stage && p.spec.freight == freight && phase(p).is_terminal()).cloned()
         })
         .await
     }
@@ -186,7 +208,9 @@ impl Stack {
     pub async fn promotion_saying(&self, stage: &str, freight: &Freight, text: &str) -> Promotion {
         let (stage, freight, text) = (stage.to_owned(), freight.name_any(), text.to_owned());
         self.wait_for::<Promotion, _>(&format!("a promotion of {freight} to {stage} saying {text:?}"), move |all| {
-            all.iter().find(|p| p.spec.stage == stage && p.spec.freight == freight && message(p).contains(&text)).cloned()
+            all.iter()
+                .find(|p| p.spec.stage == stage && p.spec.freight == freight && message(p).contains(&text))
+                .cloned()
         })
         .await
     }
@@ -276,7 +300,11 @@ async fn http_post(addr: &str, path: &str, token: &str, body: &str) -> u16 {
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
-    response.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("no status: {response}"))
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {response}"))
 }
 
 /// The phase of a promotion.

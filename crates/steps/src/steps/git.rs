@@ -12,7 +12,7 @@ use crate::steps::outputs;
 use crate::{StepContext, StepError, StepOutcome, inside_workdir};
 
 /// How many times a rejected push is rebased and tried again.
-const PUSH_ATTEMPTS: usize = 3;
+const PUSH_ATTEMPTS: usize = 10;
 
 /// How far back a branch's history is searched for this promotion's own commit.
 const TRAILER_DEPTH: usize = 100;
@@ -150,7 +150,7 @@ pub(crate) struct PushConfig {
 
 /// **git-push**: pushes HEAD of the worktree at `path` to `targetBranch` (default: the
 /// checked-out branch), or to `<that branch>-next` with `generateTargetBranch`. A target branch is
-/// never forced: when the remote moved on, it fetches, rebases and tries again, up to 3 times; a
+/// never forced: when the remote moved on, it fetches, rebases and tries again, up to 10 times, with growing pauses; a
 /// conflict, or still being rejected, fails with the reason. A `-next` proposal branch is ferry's
 /// own and is replaced (with a lease on what was read), so a newer promotion's proposal
 /// supersedes an older one's.
@@ -237,12 +237,22 @@ pub(crate) async fn push(config: PushConfig, ctx: &StepContext<'_>) -> Result<St
             PushOutcome::Pushed(commit) => return Ok(done(&commit)),
             PushOutcome::Rejected(message) => {
                 tracing::info!(branch = %branch, %message, attempt, "push rejected, rebasing");
+                // Many promotions pushing to one branch at once: spread the retries so they
+                // do not collide again in lockstep.
+                tokio::time::sleep(retry_pause(ctx.promotion, attempt)).await;
             }
         }
     }
     Ok(StepOutcome::failed(format!(
         "git-push: {branch:?} was rejected {PUSH_ATTEMPTS} times (non-fast-forward) even after rebasing; giving up"
     )))
+}
+
+/// A pause before push attempt `attempt + 1`: growing with the attempt, and different per
+/// promotion (a hash of its name), so concurrent pushers drift apart.
+fn retry_pause(promotion: &str, attempt: usize) -> std::time::Duration {
+    let spread = promotion.bytes().fold(attempt as u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 150;
+    std::time::Duration::from_millis(50 * (attempt as u64 + 1) + spread)
 }
 
 /// The message with ferry's trailers.

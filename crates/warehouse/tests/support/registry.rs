@@ -122,4 +122,3 @@ pub async fn push_image(
         .unwrap();
     digest
 }
-
