@@ -100,11 +100,9 @@ async fn start(
     let name = promotion.name_any();
     let siblings = stage_promotions(context, &promotion.spec.stage).await?;
     if promotion::selection::next_to_run(&siblings).as_deref() != Some(name.as_str()) {
-        let ahead = promotion::selection::in_flight(&siblings)
-            .first()
-            .map(|p| p.name_any())
-            .unwrap_or_default();
-        set_message(context, promotion, &format!("waiting for promotion {ahead} of stage {}", stage.name_any())).await?;
+        let ahead = promotion::selection::in_flight(&siblings).first().map(|p| p.name_any()).unwrap_or_default();
+        set_message(context, promotion, &format!("waiting for promotion {ahead} of stage {}", stage.name_any()))
+            .await?;
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
     if let Some(reason) = promotion::eligibility::needs_approval(stage, freight) {
@@ -132,7 +130,8 @@ async fn step(
     let name = promotion.name_any();
     let Some((index, step)) = run::current_step(promotion) else {
         // Past the last step (steps edited under it): advancing finishes it.
-        let next = run::advance(promotion, StepOutcome { phase: StepPhase::Succeeded, ..Default::default() }, Utc::now());
+        let next =
+            run::advance(promotion, StepOutcome { phase: StepPhase::Succeeded, ..Default::default() }, Utc::now());
         return finish(context, promotion, next, None).await;
     };
     let workdir = workdir(context, &name);
@@ -152,16 +151,14 @@ async fn step(
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let alias = run::step_alias(step, index);
-    let (outcome, waiting) = match with_step_context(context, promotion, stage, freight, async |ctx| {
-        steps::run_step(step, ctx).await
-    })
-    .await
-    {
-        Ok(result) => result,
-        Err(message) => {
-            return fail(context, promotion, &message, Utc::now()).await;
-        }
-    };
+    let (outcome, waiting, mask) =
+        match with_step_context(context, promotion, stage, freight, async |ctx| steps::run_step(step, ctx).await).await
+        {
+            Ok(result) => result,
+            Err(message) => {
+                return fail(context, promotion, &message, Utc::now()).await;
+            }
+        };
     let result = format!("{:?}", outcome.phase);
     context.metrics.step_ran(&step.uses, &result);
     let running = outcome.phase == steps::OutcomePhase::Running;
@@ -172,9 +169,9 @@ async fn step(
         steps::OutcomePhase::Failed => StepPhase::Failed,
         steps::OutcomePhase::Errored => StepPhase::Errored,
     };
-    let message = match (running, waiting, outcome.message.clone()) {
+    let message = match (running, waiting, outcome.message.as_deref()) {
         (true, Some(waiting), _) => Some(waiting),
-        (_, _, message) => message,
+        (_, _, message) => message.map(|m| mask.apply(m)),
     };
     let outputs = if outcome.outputs.is_empty() && phase != StepPhase::Succeeded {
         None
@@ -216,7 +213,7 @@ async fn with_step_context<T>(
     stage: &Stage,
     freight: &Freight,
     f: impl AsyncFnOnce(&steps::StepContext<'_>) -> T,
-) -> Result<(T, Option<String>), String> {
+) -> Result<(T, Option<String>, Mask), String> {
     let name = promotion.name_any();
     let status = promotion.status.clone().unwrap_or_default();
     let base = steps::expr::Scope {
@@ -231,21 +228,27 @@ async fn with_step_context<T>(
         }),
         extra: Map::new(),
     };
-    let vars = steps::expr::evaluate_vars(&promotion.spec.vars, &base).map_err(|e| format!("vars: {e}"))?;
-    let outputs: Map<String, Value> =
-        status.state.iter().filter(|(k, _)| k.as_str() != STEP_STATE_KEY).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let secrets = Secrets::load(&context.client).await;
+    let mut mask = Mask::default();
+    for var in &promotion.spec.vars {
+        mask.add_url(&var.value, &secrets);
+    }
+    let vars =
+        steps::expr::evaluate_vars(&promotion.spec.vars, &base).map_err(|e| mask.apply(&format!("vars: {e}")))?;
+    for value in vars.values().filter_map(Value::as_str) {
+        mask.add_url(value, &secrets);
+    }
+    let outputs: Map<String, Value> = status
+        .state
+        .iter()
+        .filter(|(k, _)| k.as_str() != STEP_STATE_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let alias = run::current_step(promotion).map(|(i, s)| run::step_alias(s, i)).unwrap_or_default();
     let step_state = status.state.get(STEP_STATE_KEY).and_then(|s| s.get(&alias)).cloned();
-    let provider = services::provider(context, &vars).await?;
-    let secrets = Secrets::load(&context.client).await;
-    let services = PromotionServices {
-        context,
-        promotion: &name,
-        stage,
-        freight,
-        provider,
-        waiting: Mutex::new(None),
-    };
+    let (provider, token) = services::provider(context, &vars).await.map_err(|e| mask.apply(&e))?;
+    mask.extend(token);
+    let services = PromotionServices { context, promotion: &name, stage, freight, provider, waiting: Mutex::new(None) };
     let created_at = promotion
         .metadata
         .creation_timestamp
@@ -272,7 +275,46 @@ async fn with_step_context<T>(
     };
     let result = f(&ctx).await;
     let waiting = services.waiting.lock().ok().and_then(|w| w.clone());
-    Ok((result, waiting))
+    Ok((result, waiting.map(|w| mask.apply(&w)), mask))
+}
+
+/// Secret values that must never reach a status message: the SCM token, and the passwords
+/// of repository credentials and URL userinfo for every URL among the vars. The crates below
+/// mask what they know; this also covers a var's value echoed by an expression or a step.
+#[derive(Default)]
+struct Mask {
+    secrets: Vec<String>,
+}
+
+impl Mask {
+    fn extend(&mut self, secret: Option<String>) {
+        // Very short values would garble messages and hide nothing.
+        if let Some(secret) = secret.filter(|s| s.len() >= 3)
+            && !self.secrets.contains(&secret)
+        {
+            self.secrets.push(secret);
+        }
+    }
+
+    /// The secrets `value`, if it is a URL, may bring: its userinfo password and the
+    /// passwords of the repository credentials matching it.
+    fn add_url(&mut self, value: &str, secrets: &Secrets) {
+        let Ok(url) = reqwest::Url::parse(value.trim()) else { return };
+        self.extend(url.password().map(str::to_owned));
+        self.extend(secrets.git(value).and_then(|c| c.password));
+        self.extend(secrets.registry(value).map(|c| c.password));
+    }
+
+    fn apply(&self, message: &str) -> String {
+        let mut masked = message.to_owned();
+        // Longest first, so a secret containing another is masked whole.
+        let mut secrets: Vec<&String> = self.secrets.iter().collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in secrets {
+            masked = masked.replace(secret.as_str(), "***");
+        }
+        masked
+    }
 }
 
 fn keep_step_state(status: &mut PromotionStatus, alias: &str, state: Option<Value>) {
@@ -292,7 +334,7 @@ fn keep_step_state(status: &mut PromotionStatus, alias: &str, state: Option<Valu
     }
 }
 
-/// Ends a promotion: writes its status, then the stage's and the freight's.
+/// Ends a promotion: writes the freight's and the stage's status, then its own.
 async fn finish(
     context: &Context,
     promotion: &Promotion,
@@ -303,14 +345,6 @@ async fn finish(
     if status.message.is_none() {
         status.message = run::terminal_message(promotion, &status);
     }
-    write(context, &name, &status).await?;
-    let took = status
-        .started_at
-        .as_deref()
-        .and_then(parse_timestamp)
-        .zip(status.finished_at.as_deref().and_then(parse_timestamp))
-        .map(|(start, end)| promotion::duration::elapsed(start, end));
-    context.metrics.promotion_ended(status.phase, took);
     let stage = &promotion.spec.stage;
     let reference = PromotionReference {
         name: name.clone(),
@@ -342,12 +376,28 @@ async fn finish(
     } else {
         patch_stage_status(context, stage, json!({ "currentPromotion": null, "lastPromotion": reference })).await?;
     }
+    // The promotion's own end is written last, so whoever sees it ended also sees the stage and
+    // the freight it changed. A crash before this write redoes the last step (idempotent) and
+    // these writes (the same values).
+    write(context, &name, &status).await?;
+    let took = status
+        .started_at
+        .as_deref()
+        .and_then(parse_timestamp)
+        .zip(status.finished_at.as_deref().and_then(parse_timestamp))
+        .map(|(start, end)| promotion::duration::elapsed(start, end));
+    context.metrics.promotion_ended(status.phase, took);
     remove_workdir(context, &name).await;
     Ok(Action::await_change())
 }
 
 /// The freight now runs in the stage: `currentIn` moves to it from the freight that ran there.
-async fn landed(context: &Context, stage: &str, freight: &Freight, status: &PromotionStatus) -> Result<(), ReconcileError> {
+async fn landed(
+    context: &Context,
+    stage: &str,
+    freight: &Freight,
+    status: &PromotionStatus,
+) -> Result<(), ReconcileError> {
     let now = status.finished_at.clone().unwrap_or_else(|| format_timestamp(Utc::now()));
     let others = context
         .freight
@@ -457,4 +507,20 @@ async fn remove_workdir(context: &Context, name: &str) {
 pub(crate) fn error_policy(object: Arc<Promotion>, error: &ReconcileError, _context: Arc<Context>) -> Action {
     tracing::warn!(name = %object.name_any(), error = %crate::error_chain(error), "promotion reconcile failed");
     crate::retry_after_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_lose_url_passwords_and_tokens() {
+        let mut mask = Mask::default();
+        mask.add_url("https://robot:s3cret-pass@git.example.com/team/app.git", &Secrets::default());
+        mask.add_url("not a url", &Secrets::default());
+        mask.extend(Some("ghp_token123".to_owned()));
+        mask.extend(Some("ab".to_owned()));
+        let message = "push https://robot:s3cret-pass@git.example.com/team/app.git: 403 (token ghp_token123, ab)";
+        assert_eq!(mask.apply(message), "push https://robot:***@git.example.com/team/app.git: 403 (token ***, ab)");
+    }
 }

@@ -8,10 +8,10 @@ use application::{Application, OperationPhase};
 use chrono::Utc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
 use promotion::gates::GateResult;
-use promotion::{CommitStatus, Freight, PullRequestState, Stage};
+use promotion::{CommitStatus, CommitStatusPhase, Freight, PullRequestState, Stage};
 use serde_json::json;
 use steps::{AppState, PullRequestInfo, PullRequestRef, PullRequestRequest, ServiceError, Services};
 
@@ -40,21 +40,53 @@ impl PromotionServices<'_> {
         Api::namespaced(self.context.client.clone(), application::NAMESPACE)
     }
 
+    /// Posts one of ferry's own commit statuses; a failure only delays what it reports.
+    async fn post(&self, repo_url: &str, sha: &str, key: &str, phase: CommitStatusPhase, description: &str) {
+        if let Err(error) = crate::stages::post_status(self.context, repo_url, sha, key, phase, description).await {
+            tracing::warn!(promotion = self.promotion, key, error = %crate::error_chain(&error), "cannot post commit status");
+        }
+    }
+
     fn wait_on(&self, message: String) {
         if let Ok(mut waiting) = self.waiting.lock() {
             *waiting = Some(message);
         }
     }
 
-    /// Why the open pull request may not merge yet, or `None` when it may.
+    /// Why the open pull request may not merge yet, or `None` when it may. The approval and the
+    /// time windows are also posted as ferry's own commit statuses on the head commit, so the
+    /// PR's checks show them beside CI's.
     async fn blocked(&self, repo_url: &str, head: &str) -> Result<Option<String>, ServiceError> {
-        if let Some(reason) = promotion::eligibility::needs_approval(self.stage, self.freight) {
-            return Ok(Some(reason));
+        let stage = self.stage.name_any();
+        let mut reasons = Vec::new();
+        let approval = promotion::eligibility::needs_approval(self.stage, self.freight);
+        if self.stage.spec.approval.as_ref().is_some_and(|a| a.required) {
+            let (phase, description) = match &approval {
+                Some(reason) => (CommitStatusPhase::Pending, reason.clone()),
+                None => {
+                    let given = self.freight.status.as_ref().and_then(|s| s.approved_for.get(&stage));
+                    let who = given.and_then(|a| a.approved_by.clone()).unwrap_or_else(|| "a user".to_owned());
+                    let when =
+                        given.and_then(|a| a.approved_at.clone()).map(|at| format!(" at {at}")).unwrap_or_default();
+                    (CommitStatusPhase::Success, format!("approved for {stage} by {who}{when}"))
+                }
+            };
+            self.post(repo_url, head, promotion::keys::APPROVAL, phase, &description).await;
         }
-        match promotion::windows::check(&self.stage.spec.windows, Utc::now()) {
-            Ok(verdict) if !verdict.is_allowed() => return Ok(Some(verdict.description().to_owned())),
-            Ok(_) => {}
-            Err(error) => return Ok(Some(format!("invalid time window: {error}"))),
+        reasons.extend(approval);
+        if !self.stage.spec.windows.is_empty() {
+            let (phase, description) = match promotion::windows::check(&self.stage.spec.windows, Utc::now()) {
+                Ok(verdict) if verdict.is_allowed() => (CommitStatusPhase::Success, verdict.description().to_owned()),
+                Ok(verdict) => (CommitStatusPhase::Failure, verdict.description().to_owned()),
+                Err(error) => (CommitStatusPhase::Failure, format!("invalid time window: {error}")),
+            };
+            if phase != CommitStatusPhase::Success {
+                reasons.push(format!("{}: {description}", promotion::keys::WINDOW));
+            }
+            self.post(repo_url, head, promotion::keys::WINDOW, phase, &description).await;
+        }
+        if let Some(first) = reasons.into_iter().next() {
+            return Ok(Some(first));
         }
         let keys = self.stage.spec.gates.as_ref().map(|g| g.proposed.clone()).unwrap_or_default();
         if keys.is_empty() {
@@ -100,7 +132,11 @@ impl Services for PromotionServices<'_> {
         .boxed()
     }
 
-    fn pull_request<'a>(&'a self, repo_url: &'a str, id: &'a str) -> BoxFuture<'a, Result<PullRequestInfo, ServiceError>> {
+    fn pull_request<'a>(
+        &'a self,
+        repo_url: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<PullRequestInfo, ServiceError>> {
         async move {
             let reference = scm::PullRequestRef { repo_url: repo_url.to_owned(), id: id.to_owned() };
             let info = self.provider.get(&reference).await.map_err(service_error)?;
@@ -115,8 +151,7 @@ impl Services for PromotionServices<'_> {
                 self.wait_on(format!("pull request {id} waits: {reason}"));
                 return Ok(PullRequestInfo { state: PullRequestState::Open, merge_commit: None });
             }
-            let options =
-                scm::MergeOptions { expected_head: Some(head), promotion: Some(self.promotion.to_owned()) };
+            let options = scm::MergeOptions { expected_head: Some(head), promotion: Some(self.promotion.to_owned()) };
             let merged = self.provider.merge(&reference, &options).await.map_err(service_error)?;
             Ok(PullRequestInfo { state: PullRequestState::Merged, merge_commit: Some(merged) })
         }
@@ -182,15 +217,21 @@ pub(crate) fn app_state(app: &Application) -> AppState {
     }
 }
 
-/// The SCM provider a stage's vars name (default: the local provider).
-pub(crate) async fn provider(context: &Context, vars: &serde_json::Map<String, serde_json::Value>) -> Result<Arc<dyn scm::ScmProvider>, String> {
+/// The SCM provider a stage's vars name (default: the local provider), and the API token it
+/// was given (for masking).
+pub(crate) async fn provider(
+    context: &Context,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(Arc<dyn scm::ScmProvider>, Option<String>), String> {
     let var = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_owned);
     let kind = match var(PROVIDER_VAR).as_deref().unwrap_or("local") {
         "local" => scm::ProviderKind::Local,
         "github" => scm::ProviderKind::GitHub,
         "gitlab" => scm::ProviderKind::GitLab,
         "gitea" => scm::ProviderKind::Gitea,
-        other => return Err(format!("unknown SCM provider {other:?} (var {PROVIDER_VAR}: local, github, gitlab or gitea)")),
+        other => {
+            return Err(format!("unknown SCM provider {other:?} (var {PROVIDER_VAR}: local, github, gitlab or gitea)"));
+        }
     };
     let token = match var(TOKEN_SECRET_VAR) {
         Some(secret) => Some(read_token(context, &secret).await?),
@@ -200,12 +241,13 @@ pub(crate) async fn provider(context: &Context, vars: &serde_json::Map<String, s
     tokio::fs::create_dir_all(&work_dir).await.map_err(|e| format!("create {}: {e}", work_dir.display()))?;
     let config = scm::ProviderConfig {
         api_url: var(API_URL_VAR),
-        token,
+        token: token.clone(),
         kube: Some(context.client.clone()),
         git_credentials: None,
         work_dir: Some(work_dir),
     };
-    scm::provider_for(kind, config).map_err(|e| crate::error_chain(&e))
+    let provider = scm::provider_for(kind, config).map_err(|e| crate::error_chain(&e))?;
+    Ok((provider, token))
 }
 
 async fn read_token(context: &Context, secret: &str) -> Result<String, String> {

@@ -1,7 +1,8 @@
 //! Reconciles Stages: the health of the stage's Application at the active commit, ferry's own
-//! commit statuses (`ferry.dev/health`, `ferry.dev/soak`), verification (healthy for the soak
-//! time, active gates `success`, the HTTP check) which marks the freight `verifiedIn` the stage,
-//! and auto-promotion (`promotion::selection`).
+//! commit status on it (`ferry.dev/health`, then `ferry.dev/soak` once verified), verification
+//! (healthy for the soak time, active gates `success`, the HTTP check, the Job check in `job`)
+//! which marks the freight `verifiedIn` the stage, and auto-promotion (`promotion::selection`).
+//! The approval and window statuses go on the proposed commit, from `services`.
 //!
 //! A Degraded app never verifies its freight, so stages downstream never get it.
 
@@ -11,11 +12,11 @@ use std::time::Duration;
 use application::Application;
 use chrono::Utc;
 use health::HealthStatus;
-use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
+use kube::{Api, ResourceExt};
 use promotion::duration::{elapsed, format_duration, format_timestamp, parse_duration, parse_timestamp};
 use promotion::gates::GateResult;
 use promotion::selection::AutoDecision;
@@ -24,6 +25,10 @@ use serde_json::json;
 
 use crate::promotions::stage_promotions;
 use crate::{Context, ReconcileError};
+use watches::Wake;
+
+mod job;
+mod watches;
 
 /// How often a stage is looked at while nothing wakes it (soak, HTTP checks).
 const RECHECK: Duration = Duration::from_secs(15);
@@ -64,9 +69,10 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
     let health = app.as_ref().map(|app| {
         let state = crate::services::app_state(app);
         let synced = state.sync == application::SyncStatusCode::Synced;
-        if !at_commit(app) && state.health != HealthStatus::Degraded {
-            HealthStatus::Progressing
-        } else if state.health == HealthStatus::Healthy && !synced {
+        // Not yet at the landed commit (unless already Degraded), or Healthy but not synced:
+        // the rollout of the promotion is still under way.
+        let rolling = !at_commit(app) && state.health != HealthStatus::Degraded;
+        if rolling || (state.health == HealthStatus::Healthy && !synced) {
             HealthStatus::Progressing
         } else {
             state.health
@@ -78,11 +84,8 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
         (Some(_), Some(h)) => h == HealthStatus::Healthy,
         (Some(_), None) => false,
     };
-    status.healthy_since = if healthy {
-        old.healthy_since.clone().or_else(|| Some(format_timestamp(now)))
-    } else {
-        None
-    };
+    status.healthy_since =
+        if healthy { old.healthy_since.clone().or_else(|| Some(format_timestamp(now))) } else { None };
     if let (Some(app), Some(active), Some(health)) = (&app, &old.active_commit, health) {
         let phase = match health {
             HealthStatus::Healthy => CommitStatusPhase::Success,
@@ -100,7 +103,7 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
     if let Some(freight) = current
         && !verified
     {
-        let (outcome, wait) = verify(&context, &stage, &old, app.as_ref(), health, now).await?;
+        let (outcome, wait) = verify(&context, &stage, freight, &old, app.as_ref(), health, now).await?;
         match outcome {
             Verdict::Verified => {
                 let patch = json!({ "status": { "verifiedIn": { &name: VerifiedStage {
@@ -109,21 +112,35 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
                     .freight
                     .patch_status(&freight.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
                     .await
-                    .map_err(|source| ReconcileError::kube("write status of", "Freight", &freight.name_any(), source))?;
+                    .map_err(|source| {
+                        ReconcileError::kube("write status of", "Freight", &freight.name_any(), source)
+                    })?;
                 if let (Some(app), Some(active)) = (&app, &old.active_commit) {
                     let text = format!("{} verified in {name}", freight.spec.alias);
-                    post_status(&context, &app.spec.spec.source.repo_url, active, promotion::keys::SOAK,
-                        CommitStatusPhase::Success, &text).await?;
+                    post_status(
+                        &context,
+                        &app.spec.spec.source.repo_url,
+                        active,
+                        promotion::keys::SOAK,
+                        CommitStatusPhase::Success,
+                        &text,
+                    )
+                    .await?;
                 }
-                conditions.push(condition("Verified", true, "Verified", &format!("freight {} verified", freight.spec.alias)));
+                conditions.push(condition(
+                    "Verified",
+                    true,
+                    "Verified",
+                    &format!("freight {} verified", freight.spec.alias),
+                ));
                 status.phase = Some("Steady".into());
             }
             Verdict::Waiting(message) => {
                 conditions.push(condition("Verified", false, "Verifying", &message));
                 status.phase = Some("Verifying".into());
             }
-            Verdict::Failed(message) => {
-                conditions.push(condition("Verified", false, "VerificationFailed", &message));
+            Verdict::Failed { reason, message } => {
+                conditions.push(condition("Verified", false, reason, &message));
                 status.phase = Some("Failed".into());
             }
         }
@@ -142,11 +159,8 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
         stage.spec.requested_freight.iter().flat_map(|r| r.sources.stages.iter().cloned()).collect();
     let mut upstream = Vec::new();
     for up in &upstream_names {
-        if let Some(found) = context
-            .stages
-            .get_opt(up)
-            .await
-            .map_err(|source| ReconcileError::kube("read", "Stage", up, source))?
+        if let Some(found) =
+            context.stages.get_opt(up).await.map_err(|source| ReconcileError::kube("read", "Stage", up, source))?
         {
             upstream.push(found);
         }
@@ -169,13 +183,18 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
         }
         AutoDecision::Supersede { running, freight: chosen } => {
             let created = create_promotion(&context, &stage, &freight, &chosen, now).await?;
-            let patch = json!({ "metadata": { "annotations": {
+            if created.is_empty() {
+                // Nothing replaces it (no steps, or the freight vanished): let the running one finish.
+                status.current_promotion = old.current_promotion.clone();
+            } else {
+                let patch = json!({ "metadata": { "annotations": {
                 promotion::ABORT_ANNOTATION: format!("superseded by {created} (ReleaseLatest)") } } });
-            context
-                .promotions
-                .patch(&running, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|source| ReconcileError::kube("abort", "Promotion", &running, source))?;
+                context
+                    .promotions
+                    .patch(&running, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(|source| ReconcileError::kube("abort", "Promotion", &running, source))?;
+            }
             status.phase = Some("Promoting".into());
         }
     }
@@ -184,11 +203,18 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
     });
     status.conditions = keep_transition_times(&old.conditions, conditions, now);
     if status != old {
-        context
-            .stages
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-            .await
-            .map_err(|source| ReconcileError::kube("write status of", "Stage", &name, source))?;
+        // A replace at the resourceVersion this pass read: the promotion controller writes the
+        // current freight and the active commit meanwhile, and a stale copy must not undo that.
+        let mut updated = (*stage).clone();
+        updated.status = Some(status);
+        match context.stages.replace_status(&name, &PostParams::default(), &updated).await {
+            Ok(_) => {}
+            // Changed under us: the watch brings the new copy; look again soon regardless.
+            Err(kube::Error::Api(error)) if error.code == 409 => {
+                return Ok(Action::requeue(Duration::from_millis(200)));
+            }
+            Err(source) => return Err(ReconcileError::kube("write status of", "Stage", &name, source)),
+        }
     }
     Ok(Action::requeue(requeue))
 }
@@ -197,12 +223,18 @@ pub(crate) async fn reconcile(stage: Arc<Stage>, context: Arc<Context>) -> Resul
 enum Verdict {
     Verified,
     Waiting(String),
-    Failed(String),
+    /// Failed; the reason is the condition's (`Degraded`, `GateFailed`, `JobFailed`,
+    /// `InvalidVerification`).
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 async fn verify(
     context: &Context,
     stage: &Stage,
+    freight: &Freight,
     status: &StageStatus,
     app: Option<&Application>,
     health: Option<HealthStatus>,
@@ -212,19 +244,34 @@ async fn verify(
     let verification = stage.spec.verification.clone().unwrap_or_default();
     let soak = match verification.required_soak_time.as_deref().map(parse_duration).transpose() {
         Ok(soak) => soak.unwrap_or_default(),
-        Err(error) => return Ok((Verdict::Failed(format!("invalid verification.requiredSoakTime: {error}")), RECHECK)),
+        Err(error) => {
+            return Ok((
+                Verdict::Failed {
+                    reason: "InvalidVerification",
+                    message: format!("invalid verification.requiredSoakTime: {error}"),
+                },
+                RECHECK,
+            ));
+        }
     };
     if let Some(app) = app {
         match health {
             Some(HealthStatus::Degraded) => {
                 let why = app.status.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.message.clone());
-                let message = format!("application {} is Degraded{}", app.name_any(), why.map(|w| format!(": {w}")).unwrap_or_default());
-                return Ok((Verdict::Failed(message), RECHECK));
+                let message = format!(
+                    "application {} is Degraded{}",
+                    app.name_any(),
+                    why.map(|w| format!(": {w}")).unwrap_or_default()
+                );
+                return Ok((Verdict::Failed { reason: "Degraded", message }, RECHECK));
             }
             Some(HealthStatus::Healthy) => {}
             other => {
                 let what = other.map(|h| h.to_string()).unwrap_or_else(|| "Unknown".into());
-                return Ok((Verdict::Waiting(format!("application {} is {what}", app.name_any())), Duration::from_secs(2)));
+                return Ok((
+                    Verdict::Waiting(format!("application {} is {what}", app.name_any())),
+                    Duration::from_secs(2),
+                ));
             }
         }
     }
@@ -251,7 +298,13 @@ async fn verify(
             GateResult::Passed => context.metrics.gate_checked("passed"),
             GateResult::Failed { key, description } => {
                 context.metrics.gate_checked("failed");
-                return Ok((Verdict::Failed(format!("active gate {key} failed: {description}")), RECHECK));
+                return Ok((
+                    Verdict::Failed {
+                        reason: "GateFailed",
+                        message: format!("active gate {key} failed: {description}"),
+                    },
+                    RECHECK,
+                ));
             }
             other => {
                 context.metrics.gate_checked("pending");
@@ -265,8 +318,12 @@ async fn verify(
             Err(message) => return Ok((Verdict::Waiting(format!("http check: {message}")), Duration::from_secs(2))),
         }
     }
-    if verification.job.is_some() {
-        return Ok((Verdict::Failed("verification.job is not supported yet; use an http check or gates".into()), RECHECK));
+    if let Some(check) = &verification.job {
+        match job::check(context, &name, freight, app, check).await? {
+            job::JobOutcome::Passed => {}
+            job::JobOutcome::Running(message) => return Ok((Verdict::Waiting(message), Duration::from_secs(2))),
+            job::JobOutcome::Failed(message) => return Ok((Verdict::Failed { reason: "JobFailed", message }, RECHECK)),
+        }
     }
     Ok((Verdict::Verified, RECHECK))
 }
@@ -328,7 +385,7 @@ async fn create_promotion(
 }
 
 /// Creates or updates ferry's own commit status (one object per repo, sha and key).
-async fn post_status(
+pub(crate) async fn post_status(
     context: &Context,
     repo: &str,
     sha: &str,
@@ -386,10 +443,9 @@ pub(crate) fn error_policy(object: Arc<Stage>, error: &ReconcileError, _context:
     crate::retry_after_error()
 }
 
-use kube::Api;
-
 /// The Stage controller, also woken by changes of what a stage's status depends on: its
-/// promotions, freight, commit statuses and Applications.
+/// promotions, the freight of its warehouses, commit statuses on its active commit and its
+/// Application. Each change wakes only the stages it concerns (`watches`).
 pub(crate) fn controller(
     context: &Context,
     watch: watcher::Config,
@@ -397,28 +453,27 @@ pub(crate) fn controller(
 ) -> Controller<Stage> {
     let controller = Controller::new(context.stages.clone(), watch.clone()).with_config(config);
     let store = controller.store();
-    let all = move || {
-        store
-            .state()
-            .iter()
-            .map(|stage| ObjectRef::new(&stage.name_any()).within(promotion::NAMESPACE))
-            .collect::<Vec<_>>()
+    let mapper = move || {
+        let store = store.clone();
+        move |wake: Wake<'_>| {
+            watches::affected(&store.state(), &wake)
+                .into_iter()
+                .map(|name| ObjectRef::new(&name).within(promotion::NAMESPACE))
+                .collect::<Vec<_>>()
+        }
     };
-    let for_promotions = all.clone();
-    let for_statuses = all.clone();
-    let for_apps = all.clone();
+    let (for_promotions, for_freight, for_statuses, for_apps) = (mapper(), mapper(), mapper(), mapper());
     controller
         .watches(context.promotions.clone(), watch.clone(), move |promotion: promotion::Promotion| {
-            // Only its own stage, unless the stage is unknown yet.
-            let stage = promotion.spec.stage.clone();
-            let refs = for_promotions();
-            refs.into_iter().filter(move |r| r.name == stage)
+            for_promotions(Wake::Promotion(&promotion))
         })
-        .watches(context.freight.clone(), watch.clone(), move |_freight: Freight| all())
-        .watches(context.statuses.clone(), watch.clone(), move |_status: CommitStatus| for_statuses())
+        .watches(context.freight.clone(), watch.clone(), move |freight: Freight| for_freight(Wake::Freight(&freight)))
+        .watches(context.statuses.clone(), watch.clone(), move |status: CommitStatus| {
+            for_statuses(Wake::CommitStatus(&status))
+        })
         .watches(
             Api::<Application>::namespaced(context.client.clone(), application::NAMESPACE),
             watch,
-            move |_app: Application| for_apps(),
+            move |app: Application| for_apps(Wake::Application(&app)),
         )
 }
