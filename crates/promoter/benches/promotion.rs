@@ -76,7 +76,8 @@ async fn bench_warehouse_10k_tags() {
     .unwrap();
     let none_git = |_: &str| None;
     let none_registry = |_: &str| None;
-    let context = warehouse::DiscoveryContext { git: &git, git_credentials: &none_git, registry_credentials: &none_registry };
+    let context =
+        warehouse::DiscoveryContext { git: &git, git_credentials: &none_git, registry_credentials: &none_registry };
     let subscription: promotion::Subscription = serde_json::from_value(json!({
         "image": {"repoURL": format!("{address}/team/web"), "constraint": "^1"}
     }))
@@ -142,7 +143,14 @@ async fn bench_tag_to_dev_healthy() {
                         .promotions("dev")
                         .await
                         .iter()
-                        .map(|p| format!("{} {:?} {:?}", p.spec.freight, phase(p), p.status.as_ref().and_then(|s| s.message.clone())))
+                        .map(|p| {
+                            format!(
+                                "{} {:?} {:?}",
+                                p.spec.freight,
+                                phase(p),
+                                p.status.as_ref().and_then(|s| s.message.clone())
+                            )
+                        })
                         .collect();
                     let freight: Vec<String> = promo
                         .api::<Freight>()
@@ -154,7 +162,10 @@ async fn bench_tag_to_dev_healthy() {
                         .map(|f| format!("{} {}", f.name_any(), f.spec.images[0].tag))
                         .collect();
                     let warehouse: Warehouse = promo.api::<Warehouse>().get("web").await.unwrap();
-                    panic!("{tag} did not reach dev: promotions {promotions:#?}, freight {freight:#?}, warehouse {:?}", warehouse.status);
+                    panic!(
+                        "{tag} did not reach dev: promotions {promotions:#?}, freight {freight:#?}, warehouse {:?}",
+                        warehouse.status
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -209,7 +220,12 @@ async fn bench_100_stages_promoting() {
     let name = promotion::naming::freight_name(&[], &images, &[]);
     let mut freight = Freight::new(
         &name,
-        FreightFields { alias: "bench".into(), origin: promotion::FreightOrigin::warehouse("web"), images, ..Default::default() },
+        FreightFields {
+            alias: "bench".into(),
+            origin: promotion::FreightOrigin::warehouse("web"),
+            images,
+            ..Default::default()
+        },
     );
     freight.metadata.namespace = Some(promotion::NAMESPACE.to_owned());
     let freight = promo.api::<Freight>().create(&PostParams::default(), &freight).await.unwrap();

@@ -26,8 +26,8 @@ mod metrics;
 mod pipelines;
 mod promotions;
 mod pulls;
-mod services;
 mod server;
+mod services;
 mod stages;
 mod warehouses;
 

@@ -66,14 +66,28 @@ impl Metrics {
         let promotions = Family::<PhaseLabel, Counter>::default();
         registry.register("promotions", "Promotions ended, by phase", promotions.clone());
         let promotion_seconds = Histogram::new(exponential_buckets(0.1, 3.0, 10));
-        registry.register("promotion_duration_seconds", "Time from a promotion's start to its end", promotion_seconds.clone());
+        registry.register(
+            "promotion_duration_seconds",
+            "Time from a promotion's start to its end",
+            promotion_seconds.clone(),
+        );
         let steps = Family::<StepLabel, Counter>::default();
         registry.register("promotion_steps", "Step runs, by step and result", steps.clone());
         let gates = Family::<ResultLabel, Counter>::default();
         registry.register("gate_checks", "Gate evaluations, by result", gates.clone());
         let webhooks = Family::<WebhookLabel, Counter>::default();
         registry.register("promotion_webhooks", "Webhooks received by the promoter", webhooks.clone());
-        Metrics { registry, discoveries, discovery_seconds, freight, promotions, promotion_seconds, steps, gates, webhooks }
+        Metrics {
+            registry,
+            discoveries,
+            discovery_seconds,
+            freight,
+            promotions,
+            promotion_seconds,
+            steps,
+            gates,
+            webhooks,
+        }
     }
 
     /// One discovery of a warehouse.

@@ -20,7 +20,8 @@ async fn freight(promo: &Promo, tag: &str) -> Freight {
 /// A hydrated-branch stage taking freight directly, gated by `ci/e2e`.
 fn gated_stage(name: &str, repo: &str, interrupt: &str) -> serde_json::Value {
     let mut stage = branch_stage(name, "unused", repo, IMAGE, json!({"gates": {"proposed": ["ci/e2e"]}}));
-    stage["spec"]["requestedFreight"] = json!([{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"direct": true}}]);
+    stage["spec"]["requestedFreight"] =
+        json!([{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"direct": true}}]);
     stage["spec"]["autoPromotion"] = json!({"interruptPolicy": interrupt});
     stage
 }
@@ -91,9 +92,7 @@ async fn queue_lets_the_running_promotion_finish_first() {
     assert_eq!(phase(&first_done), PromotionPhase::Succeeded, "{:?}", first_done.status);
     promo
         .wait_for::<Promotion, _>("the queued promotion to start", |all| {
-            all.iter()
-                .find(|p| p.name_any() == queued.name_any() && phase(p) == PromotionPhase::Running)
-                .map(|_| ())
+            all.iter().find(|p| p.name_any() == queued.name_any() && phase(p) == PromotionPhase::Running).map(|_| ())
         })
         .await;
 }

@@ -31,9 +31,11 @@ async fn image_freight_moves_dev_staging_prod_gated_and_rolls_back() {
 
     let repo = source_repo();
     let url = repo.url();
-    for (name, revision, path) in
-        [("web-dev", "main", "env/dev"), ("web-staging", "environment/staging", "."), ("web-prod", "environment/prod", ".")]
-    {
+    for (name, revision, path) in [
+        ("web-dev", "main", "env/dev"),
+        ("web-staging", "environment/staging", "."),
+        ("web-prod", "environment/prod", "."),
+    ] {
         promo.env.create_app(app(name, &url, revision, path)).await;
     }
     promo.apply::<Warehouse>(image_warehouse("web", &image)).await;
@@ -92,7 +94,10 @@ async fn image_freight_moves_dev_staging_prod_gated_and_rolls_back() {
         })
         .await;
     assert_eq!(phase(&promo.api::<Promotion>().get(&waiting.name_any()).await.unwrap()), PromotionPhase::Running);
-    assert_eq!(repo.git(&["rev-parse", "environment/staging"]), repo.git(&["rev-parse", "environment/staging^{commit}"]));
+    assert_eq!(
+        repo.git(&["rev-parse", "environment/staging"]),
+        repo.git(&["rev-parse", "environment/staging^{commit}"])
+    );
     promo.post_status(&url, &proposed, "ci/e2e", "success").await;
     let staging = promo.promotion_ended("staging", &first_name).await;
     assert_eq!(phase(&staging), PromotionPhase::Succeeded, "{:?}", staging.status);
@@ -110,7 +115,8 @@ async fn image_freight_moves_dev_staging_prod_gated_and_rolls_back() {
         })
         .await;
     assert!(promo.promotions("prod").await.is_empty(), "prod promoted without approval");
-    let approve = json!({"status": {"approvedFor": {"prod": {"approvedAt": "2026-01-01T00:00:00Z", "approvedBy": "test"}}}});
+    let approve =
+        json!({"status": {"approvedFor": {"prod": {"approvedAt": "2026-01-01T00:00:00Z", "approvedBy": "test"}}}});
     promo.api::<Freight>().patch_status(&first_name, &PatchParams::default(), &Patch::Merge(&approve)).await.unwrap();
     let prod = promo.promotion_ended("prod", &first_name).await;
     assert_eq!(phase(&prod), PromotionPhase::Succeeded, "{:?}", prod.status);
@@ -130,7 +136,9 @@ async fn image_freight_moves_dev_staging_prod_gated_and_rolls_back() {
     promo
         .wait_for::<Stage, _>("dev shows Degraded", |all| {
             all.iter()
-                .find(|s| s.name_any() == "dev" && s.status.as_ref().and_then(|st| st.health.as_deref()) == Some("Degraded"))
+                .find(|s| {
+                    s.name_any() == "dev" && s.status.as_ref().and_then(|st| st.health.as_deref()) == Some("Degraded")
+                })
                 .map(|_| ())
         })
         .await;

@@ -94,9 +94,7 @@ async fn a_local_pull_request_marked_merge_is_merged_with_git() {
     promo.api::<PullRequest>().create(&PostParams::default(), &pr).await.unwrap();
     promo
         .wait_for::<PullRequest, _>("the merge", |all| {
-            all.iter()
-                .find(|p| p.status.as_ref().is_some_and(|s| s.state == PullRequestState::Merged))
-                .map(|_| ())
+            all.iter().find(|p| p.status.as_ref().is_some_and(|s| s.state == PullRequestState::Merged)).map(|_| ())
         })
         .await;
     assert_eq!(repo.git(&["rev-parse", "main"]), head, "fast-forwarded");

@@ -17,17 +17,17 @@ mod commit_status;
 pub mod duration;
 pub mod eligibility;
 pub mod expand;
+mod freight;
 pub mod gates;
 pub mod naming;
-pub mod run;
-pub mod selection;
-pub mod stats;
-pub mod windows;
-mod freight;
 mod pipeline;
 mod promotion;
+pub mod run;
+pub mod selection;
 mod stage;
+pub mod stats;
 mod warehouse;
+pub mod windows;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -43,7 +43,10 @@ pub use freight::{
     GitCommit, Image, VerifiedStage,
 };
 pub use pipeline::{Pipeline, PipelineSpec, PipelineStage, PipelineStatus};
-pub use promotion::{ABORT_ANNOTATION, NoSteps, Promotion, new_promotion, promotion_name, PromotionPhase, PromotionSpec, PromotionStatus, StepPhase, StepStatus};
+pub use promotion::{
+    ABORT_ANNOTATION, NoSteps, Promotion, PromotionPhase, PromotionSpec, PromotionStatus, StepPhase, StepStatus,
+    new_promotion, promotion_name,
+};
 pub use stage::{
     Approval, AutoPromotion, AvailabilityStrategy, FreightRequest, FreightSources, Gates, HttpCheck, InterruptPolicy,
     JobCheck, PromotionReference, PromotionStep, PromotionTemplate, PromotionTemplateSpec, SelectionPolicy, Stage,

@@ -133,13 +133,14 @@ impl Local {
             move |source: WorktreeError| ScmError::Git { operation, repo, step, source }
         };
         let _ = std::fs::create_dir_all(&self.config.work_dir);
-        let scratch = tempfile::Builder::new().prefix("ferry-head-").tempdir_in(&self.config.work_dir).map_err(|source| {
-            git_error("prepare")(WorktreeError::Io {
-                step: "create scratch directory",
-                path: self.config.work_dir.clone(),
-                source,
-            })
-        })?;
+        let scratch =
+            tempfile::Builder::new().prefix("ferry-head-").tempdir_in(&self.config.work_dir).map_err(|source| {
+                git_error("prepare")(WorktreeError::Io {
+                    step: "create scratch directory",
+                    path: self.config.work_dir.clone(),
+                    source,
+                })
+            })?;
         let dir = scratch.path().join("repo");
         let tree = Worktree::clone(
             &self.config.worktree,

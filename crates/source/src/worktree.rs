@@ -348,7 +348,9 @@ impl Worktree {
         ];
         match self.run("push", argv, &auth.config_args, &auth.env, &secrets).await {
             Ok(_) => Ok(PushOutcome::Pushed(head)),
-            Err(WorktreeError::Git { message, .. }) if message.contains("[rejected]") || message.contains("stale info") => {
+            Err(WorktreeError::Git { message, .. })
+                if message.contains("[rejected]") || message.contains("stale info") =>
+            {
                 Ok(PushOutcome::Rejected(message))
             }
             Err(other) => Err(other),

@@ -87,7 +87,10 @@ impl Promo {
 
     pub fn api<K>(&self) -> Api<K>
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         Api::namespaced(self.client(), promotion::NAMESPACE)
@@ -110,7 +113,10 @@ impl Promo {
     /// Waits until `check` finds what it looks for in the objects of kind `K` (90 s).
     pub async fn wait_for<K, T>(&self, what: &str, check: impl Fn(&[K]) -> Option<T>) -> T
     where
-        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
         K::DynamicType: Default,
     {
         let api = self.api::<K>();
@@ -363,7 +369,6 @@ pub async fn deployment_image(promo: &Promo, namespace: &str) -> Option<String> 
 pub fn verified_in(freight: &Freight, stage: &str) -> bool {
     freight.status.as_ref().is_some_and(|s| s.verified_in.contains_key(stage))
 }
-
 
 /// Freight of `image` at `tag`, made directly (no warehouse needed), from warehouse `web`.
 pub async fn image_freight(promo: &Promo, image: &str, tag: &str) -> Freight {
