@@ -96,19 +96,13 @@ impl Setup {
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
             + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
-        let api = self.api::<K>();
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let items = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-            if let Some(found) = check(&items) {
-                return found;
-            }
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; last seen: {items:#?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        common::waits::watch_until(self.api::<K>(), what, Duration::from_secs(90), check).await
     }
 
     async fn freight(&self) -> Vec<Freight> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -14,6 +14,9 @@ use promotion::{PullRequest, PullRequestState};
 use scm::local::{KEY_LABEL, pull_request_key};
 use scm::{MergeOptions, OpenPullRequest, ProviderConfig, ProviderKind, ScmError, provider_for};
 use serde_json::json;
+
+#[path = "../../promoter/tests/common/waits.rs"]
+mod waits;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -46,18 +49,6 @@ fn origin(dir: &Path) -> String {
     url
 }
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn pull_requests_are_objects_merged_with_git() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -81,11 +72,8 @@ async fn pull_requests_are_objects_merged_with_git() {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": promotion::NAMESPACE}})).unwrap();
     namespaces.create(&PostParams::default(), &ns).await.unwrap();
     let objects: Api<PullRequest> = Api::namespaced(client.clone(), promotion::NAMESPACE);
-    eventually("the PullRequest CRD is served", || {
-        let objects = objects.clone();
-        async move { objects.list(&ListParams::default()).await.is_ok() }
-    })
-    .await;
+    // The watch's first list succeeds once the CRD is served.
+    waits::watch_until(objects.clone(), "the PullRequest CRD is served", Duration::from_secs(30), |_| Some(())).await;
 
     let url = origin(dir.path());
     let provider = provider_for(

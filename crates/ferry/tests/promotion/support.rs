@@ -17,6 +17,9 @@ use promotion::{Freight, Promotion, PromotionPhase, PullRequest, Stage, Warehous
 use serde_json::{Value, json};
 
 use crate::common::process::{Env, Process, free_addr, http_get};
+
+#[path = "../../../promoter/tests/common/waits.rs"]
+mod waits;
 use crate::common::{DEADLINE, Out, Server, eventually};
 
 /// The registry webhook's token given to `ferry controller`.
@@ -156,27 +159,15 @@ impl Stack {
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
             + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
-        let api = self.api::<K>();
-        let deadline = Instant::now() + WAIT;
-        let mut last = Vec::new();
-        loop {
-            if let Ok(list) = api.list(&ListParams::default()).await {
-                if let Some(found) = check(&list.items) {
-                    return found;
-                }
-                last = list.items;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out after {WAIT:?} waiting for {what}; last seen: {last:#?}\ncontroller log:\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let log = self.log_tail();
+        let what = format!("{what}\ncontroller log (at the start of the wait):\n{log}");
+        waits::watch_until(self.api::<K>(), &what, WAIT, check).await
     }
 
     fn log_tail(&self) -> String {

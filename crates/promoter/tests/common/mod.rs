@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -11,6 +11,8 @@ use kube::{Api, ResourceExt};
 use promotion::{CommitStatus, Freight, Promotion, PromotionPhase, PullRequest, Stage, Warehouse};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+pub mod waits;
 
 #[path = "../../../controller/tests/common/mod.rs"]
 pub mod gitops;
@@ -116,22 +118,13 @@ impl Promo {
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
             + serde::de::DeserializeOwned
-            + std::fmt::Debug,
-        K::DynamicType: Default,
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
     {
-        let api = self.api::<K>();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut last = Vec::new();
-        loop {
-            if let Ok(list) = api.list(&ListParams::default()).await {
-                if let Some(found) = check(&list.items) {
-                    return found;
-                }
-                last = list.items;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; last seen: {last:#?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        waits::watch_until(self.api::<K>(), what, Duration::from_secs(90), check).await
     }
 
     /// The promotions of `stage`, oldest first.
