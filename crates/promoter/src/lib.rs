@@ -120,6 +120,8 @@ pub(crate) struct Context {
     warehouse_store: OnceLock<Store<Warehouse>>,
     /// Failed merge attempts per local PullRequest, for the retry backoff (`pulls.rs`).
     pub(crate) pull_failures: Mutex<std::collections::HashMap<String, u32>>,
+    /// Turns at pushing to a branch, shared by all promotions (`git-push`).
+    pub(crate) pushes: steps::PushLocks,
 }
 
 impl Context {
@@ -169,6 +171,7 @@ impl Promoter {
             wakes: Mutex::new(Some(wakes)),
             warehouse_store: OnceLock::new(),
             pull_failures: Mutex::new(std::collections::HashMap::new()),
+            pushes: steps::PushLocks::default(),
             warehouses: Api::namespaced(client.clone(), ns),
             freight: Api::namespaced(client.clone(), ns),
             stages: Api::namespaced(client.clone(), ns),

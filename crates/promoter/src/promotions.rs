@@ -272,6 +272,7 @@ async fn with_step_context<T>(
         credentials: &secrets,
         git: &git,
         toolbox: context.config.tools.clone(),
+        pushes: &context.pushes,
     };
     let result = f(&ctx).await;
     let waiting = services.waiting.lock().ok().and_then(|w| w.clone());

@@ -37,6 +37,30 @@ pub struct StepContext<'a> {
     pub git: &'a source::worktree::WorktreeConfig,
     /// The render tools, for `hydrate`.
     pub toolbox: Arc<render::Toolbox>,
+    /// Turns at pushing to a branch, shared by every promotion of this process.
+    pub pushes: &'a PushLocks,
+}
+
+/// One turn at a time per remote branch: promotions of one controller pushing to the same branch
+/// take turns at fetch → rebase → push instead of racing and rejecting each other, so a push is
+/// only ever rejected by a writer outside this process (which `git-push` still retries).
+#[derive(Default)]
+pub struct PushLocks {
+    turns: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl PushLocks {
+    /// Waits for the turn at `branch` of `repo`; the turn lasts as long as the guard.
+    pub async fn turn(&self, repo: &str, branch: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key = format!("{repo}\n{branch}");
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget branches nobody holds or waits for, so the map stays as small as the work.
+            turns.retain(|k, lock| k == &key || Arc::strong_count(lock) > 1);
+            Arc::clone(turns.entry(key).or_default())
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl StepContext<'_> {
@@ -156,4 +180,26 @@ pub trait Services: Send + Sync {
 
     /// An Application's state.
     fn app_state<'a>(&'a self, app: &'a str) -> BoxFuture<'a, Result<AppState, ServiceError>>;
+}
+
+#[cfg(test)]
+mod push_lock_tests {
+    use super::PushLocks;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_turn_per_branch_and_branches_do_not_wait_for_each_other() {
+        let locks = PushLocks::default();
+        let first = locks.turn("file:///r.git", "main").await;
+        // Another branch, or another repository, gets its turn at once.
+        let other_branch = locks.turn("file:///r.git", "dev").await;
+        let other_repo = locks.turn("file:///s.git", "main").await;
+        drop((other_branch, other_repo));
+        // The same branch waits until the first turn ends.
+        let mut second = Box::pin(locks.turn("file:///r.git", "main"));
+        assert!(tokio::time::timeout(Duration::from_millis(50), &mut second).await.is_err(), "second turn while held");
+        drop(first);
+        let _second = second.await;
+        assert_eq!(locks.turns.lock().map(|t| t.len()).unwrap_or(0), 1, "released branches are forgotten");
+    }
 }

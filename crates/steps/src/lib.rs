@@ -25,8 +25,8 @@ mod runner;
 mod steps;
 
 pub use context::{
-    AppState, GitCredentials, NoCredentials, PullRequestInfo, PullRequestRef, PullRequestRequest, ServiceError,
-    Services, StepContext,
+    AppState, GitCredentials, NoCredentials, PullRequestInfo, PullRequestRef, PullRequestRequest, PushLocks,
+    ServiceError, Services, StepContext,
 };
 pub use paths::inside_workdir;
 pub use runner::{

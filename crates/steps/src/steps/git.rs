@@ -151,7 +151,8 @@ pub(crate) struct PushConfig {
 /// **git-push**: pushes HEAD of the worktree at `path` to `targetBranch` (default: the
 /// checked-out branch), or to `<that branch>-next` with `generateTargetBranch`. A target branch is
 /// never forced: when the remote moved on, it fetches, rebases and tries again, up to 10 times, with growing pauses; a
-/// conflict, or still being rejected, fails with the reason. A `-next` proposal branch is ferry's
+/// conflict, or still being rejected, fails with the reason. Promotions of one process take turns
+/// per branch ([`crate::PushLocks`]), so only writers outside it can reject a push. A `-next` proposal branch is ferry's
 /// own and is replaced (with a lease on what was read), so a newer promotion's proposal
 /// supersedes an older one's.
 ///
@@ -175,6 +176,7 @@ pub(crate) async fn push(config: PushConfig, ctx: &StepContext<'_>) -> Result<St
         return Err(StepError::failed(format!("git-push: nothing to push to {branch:?}: the worktree has no commit")));
     };
     let remote_ref = format!("refs/remotes/origin/{branch}");
+    let _turn = ctx.pushes.turn(tree.repo_url(), &branch).await;
     let done = |commit: &str| {
         StepOutcome::succeeded(outputs([
             ("branch", Value::String(branch.clone())),

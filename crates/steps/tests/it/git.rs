@@ -188,3 +188,41 @@ async fn a_resumed_push_finds_its_rebased_commit_by_trailer() {
     assert_eq!(again.outputs["commit"], pushed.outputs["commit"], "found by its Ferry-Promotion trailer");
     assert_eq!(origin.count("main"), count, "no second commit");
 }
+
+#[tokio::test]
+async fn concurrent_promotions_of_one_process_all_land_on_one_branch() {
+    const PROMOTIONS: usize = 12;
+    let files: Vec<(String, String)> =
+        (0..PROMOTIONS).map(|i| (format!("env/e{i}/values.yaml"), VALUES.to_owned())).collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let origin = Origin::new(&files);
+    let before = origin.count("main");
+
+    // Each promotion edits its own folder; all clone the same `main` before any of them pushes.
+    let mut envs = Vec::new();
+    for i in 0..PROMOTIONS {
+        let mut env = Env::new();
+        env.promotion = format!("e{i}-promo");
+        env.vars.insert("env".into(), json!(format!("e{i}")));
+        let (outcomes, _) = env.run(&promote_steps(&origin.url, false)).await;
+        assert!(outcomes.iter().all(|o| o.phase == OutcomePhase::Succeeded), "{outcomes:?}");
+        envs.push(env);
+    }
+    let push = step("git-push", "push", json!({ "path": "repo" }));
+    let pushes = steps::PushLocks::default();
+    let outputs = serde_json::Map::new();
+    let outcomes = futures::future::join_all(envs.iter().map(|env| {
+        let mut ctx = env.ctx(&outputs, None);
+        ctx.pushes = &pushes;
+        let push = &push;
+        async move { steps::run_step(push, &ctx).await }
+    }))
+    .await;
+    for outcome in &outcomes {
+        assert_eq!(outcome.phase, OutcomePhase::Succeeded, "{outcome:?}");
+    }
+    assert_eq!(origin.count("main"), before + PROMOTIONS, "one commit per promotion");
+    for i in 0..PROMOTIONS {
+        assert!(origin.show(&format!("main:env/e{i}/values.yaml")).contains("tag: v1.0.0"), "e{i}");
+    }
+}

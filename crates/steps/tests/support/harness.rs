@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use steps::{
-    AppState, NoCredentials, PullRequestInfo, PullRequestRef, PullRequestRequest, ServiceError, Services, StepContext,
-    StepOutcome,
+    AppState, NoCredentials, PullRequestInfo, PullRequestRef, PullRequestRequest, PushLocks, ServiceError, Services,
+    StepContext, StepOutcome,
 };
 
 /// A controller stand-in that records what it is asked.
@@ -64,6 +64,7 @@ pub struct Env {
     pub services: FakeServices,
     pub git: source::worktree::WorktreeConfig,
     pub toolbox: Arc<render::Toolbox>,
+    pub pushes: PushLocks,
     pub promotion: String,
     pub created_at: SystemTime,
 }
@@ -97,6 +98,7 @@ impl Env {
             services: FakeServices::default(),
             git: source::worktree::WorktreeConfig::default(),
             toolbox: Arc::new(render::Toolbox::default()),
+            pushes: PushLocks::default(),
             promotion: "dev-promo-1".into(),
             created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }
@@ -117,6 +119,7 @@ impl Env {
             credentials: &NoCredentials,
             git: &self.git,
             toolbox: Arc::clone(&self.toolbox),
+            pushes: &self.pushes,
         }
     }
 
