@@ -7,6 +7,7 @@ mod common;
 mod registry;
 
 mod bad_inputs;
+mod charts;
 mod interrupts;
 mod pipeline;
 mod pipelines;

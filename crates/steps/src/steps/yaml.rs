@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nondestructive::yaml::{self, Document, Id, Null, Separator, ValueMut};
+use nondestructive::yaml::{self, Document, Id, Null, Separator, StringKind, ValueMut};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -366,7 +366,7 @@ fn set_value(mut node: ValueMut<'_>, value: &Value) {
         },
         // An equal string keeps its quoting style.
         Value::String(s) if node.as_ref().as_str() == Some(s.as_str()) => {}
-        Value::String(s) => node.set_string(s),
+        Value::String(s) => replace_string(&mut node, s),
         Value::Array(items) => {
             let mut sequence = node.make_sequence();
             sequence.clear();
@@ -387,6 +387,32 @@ fn set_value(mut node: ValueMut<'_>, value: &Value) {
     }
 }
 
+/// Replaces a scalar with a string. A plain (unquoted) scalar stays plain when the new value
+/// reads back as that same string: `version: 0.3.0` becomes `version: 0.4.0`, where
+/// nondestructive alone would write `'0.4.0'` (it quotes anything that starts like a number).
+fn replace_string(node: &mut ValueMut<'_>, value: &str) {
+    let written = node.as_ref().to_string();
+    let plain = node.as_ref().as_str().is_some()
+        && !written.trim_start().starts_with(['\'', '"', '|', '>'])
+        && !written.contains('\n');
+    if plain && reads_as_plain_string(value) {
+        node.set_string_with(value, StringKind::Bare);
+    } else {
+        node.set_string(value);
+    }
+}
+
+/// Whether `value`, written unquoted after a key, is read back by a YAML parser as exactly that
+/// string (not a number, boolean or null; nothing YAML treats as syntax).
+fn reads_as_plain_string(value: &str) -> bool {
+    let syntax = |c: char| c.is_control() || matches!(c, ',' | '[' | ']' | '{' | '}' | '#' | '\'' | '"' | '`');
+    if value.is_empty() || value.trim() != value || value.contains(syntax) || value.contains(": ") {
+        return false;
+    }
+    serde_saphyr::from_str::<Value>(&format!("v: {value}\n"))
+        .is_ok_and(|parsed| parsed.get("v").and_then(Value::as_str) == Some(value))
+}
+
 /// The last pushed item of `sequence` (whose id is `id`), mutably.
 fn sequence_child<'a>(sequence: &'a mut yaml::SequenceMut<'_>, id: Id) -> Option<ValueMut<'a>> {
     let last = sequence.as_ref().len().checked_sub(1)?;
@@ -400,7 +426,7 @@ fn set_string(mapping: &mut yaml::MappingMut<'_>, key: &str, value: &str) {
         Some(mut existing) => {
             // Leave an equal value untouched, so its quoting style survives.
             if existing.as_ref().as_str() != Some(value) {
-                existing.set_string(value);
+                replace_string(&mut existing, value);
             }
         }
         None => mapping.insert_string(key, value),

@@ -47,3 +47,26 @@ fn a_scalar_parent_is_an_error() {
     let error = walk(&mut doc, &split_key("image.tag"), Create::Yes).unwrap_err();
     assert!(error.contains("not a mapping"), "{error}");
 }
+
+#[test]
+fn a_plain_scalar_stays_plain_when_the_new_string_reads_back_the_same() {
+    let text = "version: 0.3.0 # set by ferry\nquoted: '0.3.0'\ntag: v1\nnumber: 1.5\n";
+    let out = edit(text, |doc| {
+        for (key, value) in [("version", "0.4.0"), ("quoted", "0.4.0"), ("tag", "1.0"), ("number", "2.0.1")] {
+            let id = walk(doc, &split_key(key), Create::Yes)?;
+            set_value(doc.value_mut(id), &Value::from(value));
+        }
+        Ok(())
+    });
+    // `1.0` unquoted would be a number; a number node becomes a string only when quoted;
+    // a quoted scalar keeps being quoted.
+    assert_eq!(out, "version: 0.4.0 # set by ferry\nquoted: '0.4.0'\ntag: '1.0'\nnumber: '2.0.1'\n");
+    let parsed: Value = serde_saphyr::from_str(&out).unwrap();
+    assert_eq!(parsed, serde_json::json!({"version": "0.4.0", "quoted": "0.4.0", "tag": "1.0", "number": "2.0.1"}));
+    for unsafe_plain in ["", " x", "a: b", "a #b", "true", "null", "12", "0x1f", "[a]", "'q'", "a,b"] {
+        assert!(!reads_as_plain_string(unsafe_plain), "{unsafe_plain:?}");
+    }
+    for safe in ["0.4.0", "v1.2.3", "1.0.0+build.7", "sha256:abc", "registry.local/app:v1"] {
+        assert!(reads_as_plain_string(safe), "{safe:?}");
+    }
+}
