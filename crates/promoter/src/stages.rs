@@ -312,13 +312,18 @@ async fn verify(
             }
         }
     }
-    if let Some(check) = &verification.http {
+    // `${{ }}` in the checks see what a promotion's steps see: the stage's vars, the freight, `ctx`.
+    let (http, job) = match evaluate_checks(stage, freight, &verification) {
+        Ok(checks) => checks,
+        Err(message) => return Ok((Verdict::Failed { reason: "InvalidVerification", message }, RECHECK)),
+    };
+    if let Some(check) = &http {
         match http_check(check).await {
             Ok(()) => {}
             Err(message) => return Ok((Verdict::Waiting(format!("http check: {message}")), Duration::from_secs(2))),
         }
     }
-    if let Some(check) = &verification.job {
+    if let Some(check) = &job {
         match job::check(context, &name, freight, app, check).await? {
             job::JobOutcome::Passed => {}
             job::JobOutcome::Running(message) => return Ok((Verdict::Waiting(message), Duration::from_secs(2))),
@@ -326,6 +331,45 @@ async fn verify(
         }
     }
     Ok((Verdict::Verified, RECHECK))
+}
+
+/// The HTTP and Job checks with their `${{ }}` expressions evaluated (the HTTP check's URL; the
+/// Job's namespace and spec) over the stage's vars, the freight being verified and `ctx`.
+fn evaluate_checks(
+    stage: &Stage,
+    freight: &Freight,
+    verification: &promotion::Verification,
+) -> Result<(Option<promotion::HttpCheck>, Option<promotion::JobCheck>), String> {
+    if verification.http.is_none() && verification.job.is_none() {
+        return Ok((None, None));
+    }
+    let mut scope = steps::expr::Scope {
+        freight: serde_json::to_value(freight).unwrap_or_default(),
+        ctx: json!({"stage": stage.name_any(), "namespace": promotion::NAMESPACE, "project": promotion::NAMESPACE}),
+        ..Default::default()
+    };
+    let mut vars = stage.spec.vars.clone();
+    vars.extend(stage.spec.promotion_template.as_ref().map(|t| t.spec.vars.clone()).unwrap_or_default());
+    scope.vars = steps::expr::evaluate_vars(&vars, &scope).map_err(|e| format!("verification: vars: {e}"))?;
+    let text = |what: &str, value: &str| -> Result<String, String> {
+        match steps::expr::evaluate(&serde_json::Value::String(value.to_owned()), &scope) {
+            Ok(serde_json::Value::String(text)) => Ok(text),
+            Ok(other) => Ok(other.to_string()),
+            Err(e) => Err(format!("verification.{what}: {e}")),
+        }
+    };
+    let http = match &verification.http {
+        Some(check) => Some(promotion::HttpCheck { url: text("http.url", &check.url)?, ..check.clone() }),
+        None => None,
+    };
+    let job = match &verification.job {
+        Some(check) => Some(promotion::JobCheck {
+            namespace: check.namespace.as_deref().map(|ns| text("job.namespace", ns)).transpose()?,
+            spec: steps::expr::evaluate(&check.spec, &scope).map_err(|e| format!("verification.job.spec: {e}"))?,
+        }),
+        None => None,
+    };
+    Ok((http, job))
 }
 
 /// The HTTP check: the status is 2xx, or the CEL `successExpression` over `response` holds.
@@ -476,4 +520,55 @@ pub(crate) fn controller(
             watch,
             move |app: Application| for_apps(Wake::Application(&app)),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(verification: serde_json::Value) -> Stage {
+        serde_json::from_value(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Stage",
+            "metadata": {"name": "dev", "namespace": "ferry"},
+            "spec": {
+                "vars": [{"name": "host", "value": "web-${{ ctx.stage }}.example"}],
+                "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"direct": true}}],
+                "verification": verification,
+            },
+        }))
+        .unwrap()
+    }
+
+    fn freight() -> Freight {
+        serde_json::from_value(json!({
+            "apiVersion": "ferry.dev/v1alpha1", "kind": "Freight",
+            "metadata": {"name": "f0123456789", "namespace": "ferry"},
+            "alias": "brave-otter", "origin": {"kind": "Warehouse", "name": "web"},
+            "images": [{"repoURL": "registry.local/web", "tag": "v1.2.0", "digest": "sha256:abc"}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn checks_see_vars_freight_and_ctx() {
+        let stage = stage(json!({
+            "http": {"url": "https://${{ vars.host }}/version?want=${{ imageFrom('registry.local/web').tag }}"},
+            "job": {"namespace": "${{ ctx.stage }}-checks", "spec": {"template": {"spec": {"containers": [
+                {"name": "smoke", "image": "smoke:${{ freight.alias }}"}]}}}},
+        }));
+        let verification = stage.spec.verification.clone().unwrap();
+        let (http, job) = evaluate_checks(&stage, &freight(), &verification).unwrap();
+        assert_eq!(http.unwrap().url, "https://web-dev.example/version?want=v1.2.0");
+        let job = job.unwrap();
+        assert_eq!(job.namespace.as_deref(), Some("dev-checks"));
+        assert_eq!(job.spec["template"]["spec"]["containers"][0]["image"], "smoke:brave-otter");
+    }
+
+    #[test]
+    fn a_bad_expression_names_the_check() {
+        let stage = stage(json!({"http": {"url": "https://${{ vars.missing }}/"}}));
+        let verification = stage.spec.verification.clone().unwrap();
+        let error = evaluate_checks(&stage, &freight(), &verification).unwrap_err();
+        assert!(error.starts_with("verification.http.url: ") && error.contains("vars.missing"), "{error}");
+    }
 }

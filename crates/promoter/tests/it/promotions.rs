@@ -143,21 +143,29 @@ async fn a_job_verifies_the_freight_and_a_failed_job_keeps_it_unverified() {
         json!({"job": {"spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
             "containers": [{"name": "smoke", "image": image, "command": ["/smoke"]}]}}}}})
     };
-    promo.apply::<Stage>(manual_dev_stage(&url, job("example.invalid/smoke:1"))).await;
+    // An expression that cannot be evaluated is a clear condition, and no Job is made.
+    promo.apply::<Stage>(manual_dev_stage(&url, job("example.invalid/smoke:${{ vars.nope }}"))).await;
     let first = image_freight(&promo, IMAGE, "v1.0.0").await;
     promote(&promo, "dev", &first).await;
     let done = promo.promotion_ended("dev", &first.name_any()).await;
     assert_eq!(phase(&done), PromotionPhase::Succeeded, "{:?}", done.status);
+    let (reason, message) = verified_condition(&promo, "dev", "False", "vars.nope").await;
+    assert_eq!(reason, "InvalidVerification", "{message}");
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(promo.client(), "web-dev");
+    assert!(jobs.list(&Default::default()).await.unwrap().items.is_empty(), "no job from a bad spec");
 
+    // Fixed, with the freight's tag in the Job's image: the freight is verified.
+    promo.apply::<Stage>(manual_dev_stage(&url, job("example.invalid/smoke:${{ imageFrom(vars.image).tag }}"))).await;
     let first_name = first.name_any();
     promo
         .wait_for::<Freight, _>("v1.0.0 verified in dev by its job", |all| {
             all.iter().find(|f| f.name_any() == first_name && verified_in(f, "dev")).map(|_| ())
         })
         .await;
-    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(promo.client(), "web-dev");
     let job_name = format!("verify-dev-{}", &first_name[..12]);
     let ran = jobs.get(&job_name).await.unwrap();
+    let image = ran.spec.as_ref().and_then(|s| s.template.spec.as_ref()).map(|s| s.containers[0].image.clone());
+    assert_eq!(image, Some(Some("example.invalid/smoke:v1.0.0".to_owned())), "the expression was evaluated");
     let complete = ran.status.and_then(|s| s.conditions).unwrap_or_default();
     assert!(complete.iter().any(|c| c.type_ == "Complete" && c.status == "True"), "{complete:?}");
     verified_condition(&promo, "dev", "True", &first.spec.alias).await;
