@@ -45,6 +45,7 @@ use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+pub use clusters::{IN_CLUSTER_NAME, IN_CLUSTER_SERVER};
 pub use compare::{Comparison, DesiredError, ResourceComparison, compare_app};
 pub use metrics::Metrics;
 

@@ -403,3 +403,27 @@ pub async fn wait_listening(addr: SocketAddr) {
     )
     .await;
 }
+
+/// The Secret registering `cluster` as `name`, built from its kubeconfig
+/// (server URL and CA) and its bearer token.
+pub fn cluster_secret(cluster: &Cluster, name: &str) -> k8s_openapi::api::core::v1::Secret {
+    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
+    let entry = kubeconfig.clusters[0].cluster.clone().unwrap();
+    // The kubeconfig holds the token as a secrecy::SecretString; the local
+    // cluster also keeps it in plain text in its data directory.
+    let token = std::fs::read_to_string(cluster.dir.path().join("cluster/token")).unwrap().trim().to_owned();
+    assert!(!token.is_empty());
+    application::secrets::ClusterSecret {
+        name: name.to_owned(),
+        server: entry.server.unwrap(),
+        config: application::secrets::ClusterConfig {
+            bearer_token: Some(token),
+            tls_client_config: application::secrets::TlsClientConfig {
+                ca_data: entry.certificate_authority_data,
+                ..application::secrets::TlsClientConfig::default()
+            },
+            ..application::secrets::ClusterConfig::default()
+        },
+    }
+    .to_secret(application::NAMESPACE)
+}

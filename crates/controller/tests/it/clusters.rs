@@ -6,37 +6,13 @@
 use crate::common;
 
 use application::ApplicationConditionType;
-use application::secrets::{ClusterConfig, ClusterSecret, TlsClientConfig};
+use application::secrets::ClusterSecret;
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-
-/// The Secret registering `cluster` as `name`, built from its kubeconfig
-/// (server URL and CA) and its bearer token.
-fn cluster_secret(cluster: &Cluster, name: &str) -> Secret {
-    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig()).unwrap();
-    let entry = kubeconfig.clusters[0].cluster.clone().unwrap();
-    // The kubeconfig holds the token as a secrecy::SecretString; the local
-    // cluster also keeps it in plain text in its data directory.
-    let token = std::fs::read_to_string(cluster.dir.path().join("cluster/token")).unwrap().trim().to_owned();
-    assert!(!token.is_empty());
-    ClusterSecret {
-        name: name.to_owned(),
-        server: entry.server.unwrap(),
-        config: ClusterConfig {
-            bearer_token: Some(token),
-            tls_client_config: TlsClientConfig {
-                ca_data: entry.certificate_authority_data,
-                ..TlsClientConfig::default()
-            },
-            ..ClusterConfig::default()
-        },
-    }
-    .to_secret(application::NAMESPACE)
-}
 
 fn first_condition(app: &application::Application) -> Option<(ApplicationConditionType, String)> {
     app.status.as_ref().and_then(|s| s.conditions.first()).map(|c| (c.type_, c.message.clone()))

@@ -1,6 +1,6 @@
-//! The Job verification check: one `batch/v1` Job per (stage, freight), created in the
-//! destination namespace of the stage's Application on the management cluster, and read back
-//! until it is `Complete` or `Failed`.
+//! The Job verification check: one `batch/v1` Job per (stage, freight), created on the cluster
+//! the stage's Application deploys to (in its destination namespace unless the check names one),
+//! and read back until it is `Complete` or `Failed`.
 //!
 //! The Job's name is derived from the stage and the freight, so a restarted promoter finds the
 //! Job it created instead of starting a second one, and a new freight gets a fresh run.
@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 
 use application::Application;
+use application::secrets::{CLUSTER_SECRET_TYPE, ClusterSecret, SECRET_TYPE_LABEL};
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use kube::{Api, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use promotion::{Freight, JobCheck};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -54,7 +56,11 @@ pub(super) async fn check(
         ));
     };
     let name = job_name(stage, &freight.name_any());
-    let jobs: Api<Job> = Api::namespaced(context.client.clone(), &namespace);
+    let client = match destination_client(context, app).await? {
+        Ok(client) => client,
+        Err(message) => return Ok(JobOutcome::Failed(format!("verification job: {message}"))),
+    };
+    let jobs: Api<Job> = Api::namespaced(client, &namespace);
     let found = jobs.get_opt(&name).await.map_err(|source| ReconcileError::kube("read", "Job", &name, source))?;
     let job = match found {
         Some(job) => job,
@@ -87,6 +93,53 @@ pub(super) async fn check(
         }
     };
     Ok(outcome(&job))
+}
+
+/// The API of the cluster the application deploys to, found as the Application controller finds
+/// it: the management cluster for `in-cluster` (or without an application), else the cluster
+/// Secret registered under the destination's server or name. The inner error is the user's to
+/// fix (an unknown cluster, an unreadable Secret); the outer one is retried.
+async fn destination_client(
+    context: &Context,
+    app: Option<&Application>,
+) -> Result<Result<Client, String>, ReconcileError> {
+    let Some(destination) = app.map(|app| &app.spec.spec.destination) else {
+        return Ok(Ok(context.client.clone()));
+    };
+    let server = destination.server.as_deref().filter(|s| !s.is_empty());
+    let name = destination.name.as_deref().filter(|s| !s.is_empty());
+    match (server, name) {
+        (Some(controller::IN_CLUSTER_SERVER), _) | (None, Some(controller::IN_CLUSTER_NAME)) | (None, None) => {
+            return Ok(Ok(context.client.clone()));
+        }
+        _ => {}
+    }
+    let secrets: Api<Secret> = Api::namespaced(context.client.clone(), application::NAMESPACE);
+    let params = ListParams::default().labels(&format!("{SECRET_TYPE_LABEL}={CLUSTER_SECRET_TYPE}"));
+    let mut listed = secrets
+        .list(&params)
+        .await
+        .map_err(|source| ReconcileError::kube("list", "Secret", "cluster secrets", source))?
+        .items;
+    // Deterministic when two Secrets claim the same cluster, as in the Application controller.
+    listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let found =
+        listed.iter().filter_map(|secret| ClusterSecret::from_secret(secret).ok()).find(|cluster| match server {
+            Some(server) => cluster.server.trim_end_matches('/') == server.trim_end_matches('/'),
+            None => Some(cluster.name.as_str()) == name,
+        });
+    let Some(cluster) = found else {
+        return Ok(Err(format!(
+            "cluster {:?} is not registered (ferry cluster add)",
+            server.or(name).unwrap_or_default()
+        )));
+    };
+    let client = cluster
+        .kube_config()
+        .map_err(|e| e.to_string())
+        .and_then(|config| Client::try_from(config).map_err(|e| e.to_string()))
+        .map_err(|e| format!("cluster {:?}: {e}", cluster.name));
+    Ok(client)
 }
 
 /// Deletes the stage's verification Jobs of earlier freight in this namespace (with their

@@ -201,6 +201,38 @@ async fn a_job_verifies_the_freight_and_a_failed_job_keeps_it_unverified() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verification_job_runs_on_the_cluster_the_app_deploys_to() {
+    let promo = Promo::start().await;
+    let second = gitops::Cluster::start().await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(promo.client(), application::NAMESPACE);
+    secrets.create(&PostParams::default(), &gitops::cluster_secret(&second, "second")).await.unwrap();
+    let repo = source_repo();
+    let url = repo.url();
+    let mut web = app("web-dev", &url, "main", "env/dev");
+    web["spec"]["destination"] = json!({"name": "second", "namespace": "web-dev"});
+    promo.env.create_app(web).await;
+    let job = json!({"job": {"spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+        "containers": [{"name": "smoke", "image": "example.invalid/smoke:1", "command": ["/smoke"]}]}}}}});
+    promo.apply::<Stage>(manual_dev_stage(&url, job)).await;
+    let freight = image_freight(&promo, IMAGE, "v1.0.0").await;
+    promote(&promo, "dev", &freight).await;
+    let done = promo.promotion_ended("dev", &freight.name_any()).await;
+    assert_eq!(phase(&done), PromotionPhase::Succeeded, "{:?}", done.status);
+    let name = freight.name_any();
+    promo
+        .wait_for::<Freight, _>("v1.0.0 verified in dev by its job", |all| {
+            all.iter().find(|f| f.name_any() == name && verified_in(f, "dev")).map(|_| ())
+        })
+        .await;
+    let job_name = format!("verify-dev-{}", &name[..12]);
+    let there: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(second.client.clone(), "web-dev");
+    let here: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(promo.client(), "web-dev");
+    assert!(there.get_opt(&job_name).await.unwrap().is_some(), "the job ran on the app's cluster");
+    assert!(here.get_opt(&job_name).await.unwrap().is_none(), "nothing ran on the management cluster");
+}
+
 #[tokio::test]
 async fn ferrys_approval_and_window_statuses_and_a_ci_failure_hold_the_merge() {
     let promo = Promo::start().await;
