@@ -194,7 +194,7 @@ pub fn describe(p: &Promotion) -> Result<String> {
     field(
         &mut out,
         "Freight",
-        &format!("{} {}", status.freight_alias.clone().unwrap_or_default(), p.spec.freight).trim(),
+        format!("{} {}", status.freight_alias.clone().unwrap_or_default(), p.spec.freight).trim(),
     );
     field(&mut out, "Phase", &format!("{:?}", status.phase));
     field(&mut out, "Message", status.message.as_deref().unwrap_or(""));
