@@ -406,7 +406,12 @@ fn replace_string(node: &mut ValueMut<'_>, value: &str) {
 /// string (not a number, boolean or null; nothing YAML treats as syntax).
 fn reads_as_plain_string(value: &str) -> bool {
     let syntax = |c: char| c.is_control() || matches!(c, ',' | '[' | ']' | '{' | '}' | '#' | '\'' | '"' | '`');
-    if value.is_empty() || value.trim() != value || value.contains(syntax) || value.contains(": ") {
+    // YAML's indicators may not start a plain scalar (some parsers refuse `%` or `@` there too).
+    let indicator = value.starts_with(['-', '?', ':', '&', '*', '!', '|', '>', '%', '@']);
+    if value.is_empty() || value.trim() != value || indicator || value.contains(syntax) {
+        return false;
+    }
+    if value.contains(": ") || value.ends_with(':') {
         return false;
     }
     serde_saphyr::from_str::<Value>(&format!("v: {value}\n"))

@@ -63,7 +63,10 @@ fn a_plain_scalar_stays_plain_when_the_new_string_reads_back_the_same() {
     assert_eq!(out, "version: 0.4.0 # set by ferry\nquoted: '0.4.0'\ntag: '1.0'\nnumber: '2.0.1'\n");
     let parsed: Value = serde_saphyr::from_str(&out).unwrap();
     assert_eq!(parsed, serde_json::json!({"version": "0.4.0", "quoted": "0.4.0", "tag": "1.0", "number": "2.0.1"}));
-    for unsafe_plain in ["", " x", "a: b", "a #b", "true", "null", "12", "0x1f", "[a]", "'q'", "a,b"] {
+    for unsafe_plain in [
+        "", " x", "a: b", "a:", "a #b", "true", "null", "12", "0x1f", "[a]", "'q'", "a,b", "*ref", "&a x", "!t x",
+        "%x", "@x", "- x", "-x", "? x",
+    ] {
         assert!(!reads_as_plain_string(unsafe_plain), "{unsafe_plain:?}");
     }
     for safe in ["0.4.0", "v1.2.3", "1.0.0+build.7", "sha256:abc", "registry.local/app:v1"] {
