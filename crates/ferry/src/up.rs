@@ -29,7 +29,14 @@ pub enum Demo {
 /// the cluster, in that order.
 pub async fn run(data_dir: PathBuf, local: cluster::local::LocalConfig, tuning: &Tuning, demo: Demo) -> Result<()> {
     cli::init_crypto();
-    let config = tuning.config(data_dir.join("controller"))?;
+    let mut config = tuning.config(data_dir.join("controller"))?;
+    if let Some(addr) = config.listen.filter(|addr| addr.port() == 0) {
+        // Port 0: pick the port now, so the address printed below is the one served.
+        let picked = std::net::TcpListener::bind(addr)
+            .and_then(|listener| listener.local_addr())
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        config.listen = Some(picked);
+    }
     warn_if_exposed(config.listen);
     let running = cluster::local::start(local)
         .await
