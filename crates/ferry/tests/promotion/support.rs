@@ -13,14 +13,17 @@ use std::time::Duration;
 
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
-use promotion::{Freight, Promotion, PromotionPhase, PullRequest, Stage, Warehouse};
+use promotion::{Freight, Promotion, PullRequest, Stage, Warehouse};
 use serde_json::{Value, json};
 
 use crate::common::process::{Env, Process, free_addr, http_get};
 
+#[path = "../../../promoter/tests/common/builders.rs"]
+mod builders;
 #[path = "../../../promoter/tests/common/waits.rs"]
 mod waits;
 use crate::common::{DEADLINE, Out, Server, eventually};
+pub use builders::{APP_YAML, app, hydrated_stage, image_warehouse, phase, soaked_dev_stage, verified_in};
 
 /// The registry webhook's token given to `ferry controller`.
 pub const TOKEN: &str = "registry-token";
@@ -298,19 +301,9 @@ async fn http_post(addr: &str, path: &str, token: &str, body: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status: {response}"))
 }
 
-/// The phase of a promotion.
-pub fn phase(promotion: &Promotion) -> PromotionPhase {
-    promotion.status.as_ref().map(|s| s.phase).unwrap_or_default()
-}
-
 /// The status message of a promotion.
 pub fn message(promotion: &Promotion) -> String {
     promotion.status.as_ref().and_then(|s| s.message.clone()).unwrap_or_default()
-}
-
-/// Whether `freight` is verified in `stage`.
-pub fn verified_in(freight: &Freight, stage: &str) -> bool {
-    freight.status.as_ref().is_some_and(|s| s.verified_in.contains_key(stage))
 }
 
 /// The health a stage shows.
@@ -343,27 +336,6 @@ pub struct GitRepo {
     /// The working clone.
     pub work: PathBuf,
 }
-
-/// A Deployment `web` whose image promotions set. A short progress deadline, so a version
-/// that never gets ready turns Degraded quickly.
-pub const APP_YAML: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        # the image is set by promotions
-        image: example.invalid/web:none
-";
 
 impl GitRepo {
     /// `main` with `env/<stage>/deployment.yaml` for dev, staging and prod, and branches
@@ -443,100 +415,17 @@ impl GitRepo {
 // ---------------------------------------------------------------------------
 // objects
 
-/// A warehouse over one image repository (SemVer, constraint `^1`), discovering hourly: new
-/// versions come by `ferry warehouse refresh` or the registry webhook.
-pub fn image_warehouse(name: &str, image: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Warehouse",
-        "metadata": {"name": name, "namespace": "ferry"},
-        "spec": {"interval": "1h", "subscriptions": [{"image": {
-            "repoURL": image, "imageSelectionStrategy": "SemVer", "constraint": "^1"}}]},
-    })
-}
-
-/// An Application tracking `revision` and `path` of `repo`, synced automatically.
-pub fn app(name: &str, repo: &str, revision: &str, path: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Application",
-        "metadata": {"name": name, "namespace": "ferry"},
-        "spec": {
-            "source": {"repoURL": repo, "targetRevision": revision, "path": path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    })
-}
-
-/// The dev stage: folder layout on `main` (clone, set the image, commit, push, sync, wait),
-/// directly from warehouse `web`, auto-promoted, verified after a short soak.
+/// The dev stage (folder layout on `main`), verified after a 2 s soak.
 pub fn dev_stage(repo: &str, image: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Stage",
-        "metadata": {"name": "dev", "namespace": "ferry"},
-        "spec": {
-            "application": "web-dev",
-            "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"direct": true}}],
-            "autoPromotion": {"enabled": true},
-            "verification": {"requiredSoakTime": "2s"},
-            "vars": [{"name": "repoURL", "value": repo}, {"name": "image", "value": image}],
-            "promotionTemplate": {"spec": {"steps": [
-                {"uses": "git-clone", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "checkout": [{"branch": "main", "path": "./repo"}]}},
-                {"uses": "yaml-update", "config": {"path": "./repo/env/dev/deployment.yaml", "updates": [
-                    {"key": "spec.template.spec.containers.0.image",
-                     "value": "${{ vars.image + ':' + imageFrom(vars.image).tag }}"}]}},
-                {"uses": "git-commit", "config": {"path": "./repo",
-                    "message": "dev: web ${{ imageFrom(vars.image).tag }}"}},
-                {"uses": "git-push", "as": "push", "config": {"path": "./repo"}},
-                {"uses": "app-sync", "config": {"app": "web-dev", "revision": "${{ outputs.push.commit }}"}},
-                {"uses": "app-wait", "config": {"app": "web-dev", "revision": "${{ outputs.push.commit }}"}},
-            ]}},
-        },
-    })
+    soaked_dev_stage(repo, image, "2s")
 }
 
-/// A hydrated-branch stage: sets the image in `env/<stage>` on `main`, renders it into
-/// `environment/<stage>-next`, opens a local pull request into `environment/<stage>`, waits
-/// for its merge, syncs and waits for `web-<stage>`. Freight comes from `upstream` (a stage)
-/// or, when `upstream` is `None`, directly from the warehouse. `extra` is merged into the spec.
+/// A hydrated-branch stage (see `hydrated_stage`), verified after a 2 s soak unless `extra`
+/// sets its own verification.
 pub fn branch_stage(name: &str, upstream: Option<&str>, repo: &str, image: &str, extra: Value) -> Value {
-    let sources = match upstream {
-        Some(stage) => json!({"stages": [stage]}),
-        None => json!({"direct": true}),
-    };
-    let mut stage = json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Stage",
-        "metadata": {"name": name, "namespace": "ferry"},
-        "spec": {
-            "application": format!("web-{name}"),
-            "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "web"}, "sources": sources}],
-            "autoPromotion": {"enabled": true},
-            "verification": {"requiredSoakTime": "2s"},
-            "vars": [{"name": "repoURL", "value": repo}, {"name": "image", "value": image}],
-            "promotionTemplate": {"spec": {"steps": [
-                {"uses": "git-clone", "config": {"repoURL": "${{ vars.repoURL }}", "checkout": [
-                    {"branch": "main", "path": "./src"},
-                    {"branch": "environment/${{ ctx.stage }}", "create": true, "path": "./out"}]}},
-                {"uses": "yaml-update", "config": {"path": "./src/env/${{ ctx.stage }}/deployment.yaml", "updates": [
-                    {"key": "spec.template.spec.containers.0.image",
-                     "value": "${{ vars.image + ':' + imageFrom(vars.image).tag }}"}]}},
-                {"uses": "hydrate", "config": {"sourcePath": "./src", "path": "env/${{ ctx.stage }}", "outPath": "./out"}},
-                {"uses": "git-commit", "config": {"path": "./out",
-                    "message": "${{ ctx.stage }}: web ${{ imageFrom(vars.image).tag }}"}},
-                {"uses": "git-push", "as": "push", "config": {"path": "./out", "generateTargetBranch": true}},
-                {"uses": "git-open-pr", "as": "pr", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "sourceBranch": "${{ outputs.push.branch }}", "targetBranch": "environment/${{ ctx.stage }}"}},
-                {"uses": "git-wait-for-pr", "as": "merge", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "prNumber": "${{ outputs.pr.prNumber }}"}},
-                {"uses": "app-sync", "config": {"app": "web-${{ ctx.stage }}", "revision": "${{ outputs.merge.commit }}"}},
-                {"uses": "app-wait", "config": {"app": "web-${{ ctx.stage }}", "revision": "${{ outputs.merge.commit }}"}},
-            ]}},
-        },
-    });
-    if let (Some(spec), Some(extra)) = (stage["spec"].as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            spec.insert(key.clone(), value.clone());
-        }
+    let mut stage = hydrated_stage(name, upstream, repo, image, extra);
+    if stage["spec"].get("verification").is_none() {
+        stage["spec"]["verification"] = json!({"requiredSoakTime": "2s"});
     }
     stage
 }

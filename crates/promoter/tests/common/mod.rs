@@ -8,11 +8,14 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use promotion::{CommitStatus, Freight, Promotion, PromotionPhase, PullRequest, Stage, Warehouse};
+use promotion::{CommitStatus, Freight, Promotion, PullRequest, Stage, Warehouse};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+pub mod builders;
 pub mod waits;
+
+pub use builders::*;
 
 #[path = "../../../controller/tests/common/mod.rs"]
 pub mod gitops;
@@ -194,36 +197,9 @@ impl Promo {
     }
 }
 
-/// The phase of a promotion.
-pub fn phase(promotion: &Promotion) -> PromotionPhase {
-    promotion.status.as_ref().map(|s| s.phase).unwrap_or_default()
-}
-
 /// The local PullRequests.
 pub async fn pull_requests(promo: &Promo) -> Vec<PullRequest> {
     promo.api::<PullRequest>().list(&ListParams::default()).await.unwrap().items
-}
-
-/// A warehouse over one image repository.
-pub fn image_warehouse(name: &str, image: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Warehouse",
-        "metadata": {"name": name, "namespace": promotion::NAMESPACE},
-        "spec": {"interval": "1h", "subscriptions": [{"image": {"repoURL": image, "constraint": "^1"}}]},
-    })
-}
-
-/// An Application tracking `revision` and `path` of `repo`, synced automatically.
-pub fn app(name: &str, repo: &str, revision: &str, path: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Application",
-        "metadata": {"name": name, "namespace": application::NAMESPACE},
-        "spec": {
-            "source": {"repoURL": repo, "targetRevision": revision, "path": path},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-            "syncPolicy": {"automated": {"prune": true}, "syncOptions": ["CreateNamespace=true"]},
-        },
-    })
 }
 
 /// The commits of `branch` in `repo` carrying `Ferry-Promotion: <promotion>`.
@@ -253,89 +229,14 @@ pub fn ready_message(warehouse: &Warehouse) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.message.clone().unwrap_or_default()))
 }
 
-pub const APP_YAML: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        # the image is set by promotions
-        image: example.invalid/web:none
-";
-
-/// The dev stage: folder layout, direct from the warehouse, commits to `main`.
+/// The dev stage: folder layout, direct from the warehouse, commits to `main`, 1 s soak.
 pub fn dev_stage(repo: &str, image: &str) -> Value {
-    json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Stage",
-        "metadata": {"name": "dev", "namespace": promotion::NAMESPACE},
-        "spec": {
-            "application": "web-dev",
-            "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"direct": true}}],
-            "autoPromotion": {},
-            "verification": {"requiredSoakTime": "1s"},
-            "vars": [{"name": "repoURL", "value": repo}, {"name": "image", "value": image}],
-            "promotionTemplate": {"spec": {"steps": [
-                {"uses": "git-clone", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "checkout": [{"branch": "main", "path": "./repo"}]}},
-                {"uses": "yaml-update", "config": {"path": "./repo/env/dev/deployment.yaml", "updates": [
-                    {"key": "spec.template.spec.containers.0.image",
-                     "value": "${{ vars.image + ':' + imageFrom(vars.image).tag }}"}]}},
-                {"uses": "git-commit", "config": {"path": "./repo",
-                    "message": "dev: web ${{ imageFrom(vars.image).tag }}"}},
-                {"uses": "git-push", "as": "push", "config": {"path": "./repo"}},
-                {"uses": "app-sync", "config": {"app": "web-dev", "revision": "${{ outputs.push.commit }}"}},
-                {"uses": "app-wait", "config": {"app": "web-dev", "revision": "${{ outputs.push.commit }}"}},
-            ]}},
-        },
-    })
+    soaked_dev_stage(repo, image, "1s")
 }
 
-/// A hydrated-branch stage: renders `env/<stage>` with the freight's image into
-/// `environment/<stage>` through a pull request of the local provider.
+/// A hydrated-branch stage fed by stage `upstream`, through a pull request of the local provider.
 pub fn branch_stage(name: &str, upstream: &str, repo: &str, image: &str, extra: Value) -> Value {
-    let mut stage = json!({
-        "apiVersion": "ferry.dev/v1alpha1", "kind": "Stage",
-        "metadata": {"name": name, "namespace": promotion::NAMESPACE},
-        "spec": {
-            "application": format!("web-{name}"),
-            "requestedFreight": [{"origin": {"kind": "Warehouse", "name": "web"}, "sources": {"stages": [upstream]}}],
-            "autoPromotion": {},
-            "vars": [{"name": "repoURL", "value": repo}, {"name": "image", "value": image}],
-            "promotionTemplate": {"spec": {"steps": [
-                {"uses": "git-clone", "config": {"repoURL": "${{ vars.repoURL }}", "checkout": [
-                    {"branch": "main", "path": "./src"},
-                    {"branch": "environment/${{ ctx.stage }}", "create": true, "path": "./out"}]}},
-                {"uses": "yaml-update", "config": {"path": "./src/env/${{ ctx.stage }}/deployment.yaml", "updates": [
-                    {"key": "spec.template.spec.containers.0.image",
-                     "value": "${{ vars.image + ':' + imageFrom(vars.image).tag }}"}]}},
-                {"uses": "hydrate", "config": {"sourcePath": "./src", "path": "env/${{ ctx.stage }}", "outPath": "./out"}},
-                {"uses": "git-commit", "config": {"path": "./out",
-                    "message": "${{ ctx.stage }}: web ${{ imageFrom(vars.image).tag }}"}},
-                {"uses": "git-push", "as": "push", "config": {"path": "./out", "generateTargetBranch": true}},
-                {"uses": "git-open-pr", "as": "pr", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "sourceBranch": "${{ outputs.push.branch }}", "targetBranch": "environment/${{ ctx.stage }}"}},
-                {"uses": "git-wait-for-pr", "as": "merge", "config": {"repoURL": "${{ vars.repoURL }}",
-                    "prNumber": "${{ outputs.pr.prNumber }}"}},
-                {"uses": "app-sync", "config": {"app": "web-${{ ctx.stage }}", "revision": "${{ outputs.merge.commit }}"}},
-                {"uses": "app-wait", "config": {"app": "web-${{ ctx.stage }}", "revision": "${{ outputs.merge.commit }}"}},
-            ]}},
-        },
-    });
-    if let (Some(spec), Some(extra)) = (stage["spec"].as_object_mut(), extra.as_object()) {
-        for (key, value) in extra {
-            spec.insert(key.clone(), value.clone());
-        }
-    }
-    stage
+    hydrated_stage(name, Some(upstream), repo, image, extra)
 }
 
 /// The source repository: `env/<stage>/deployment.yaml`, and an empty branch per hydrated stage.
@@ -357,10 +258,6 @@ pub async fn deployment_image(promo: &Promo, namespace: &str) -> Option<String> 
     let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> = kube::Api::namespaced(promo.client(), namespace);
     let deployment = api.get_opt("web").await.ok()??;
     deployment.spec?.template.spec?.containers.first()?.image.clone()
-}
-
-pub fn verified_in(freight: &Freight, stage: &str) -> bool {
-    freight.status.as_ref().is_some_and(|s| s.verified_in.contains_key(stage))
 }
 
 /// Freight of `image` at `tag`, made directly (no warehouse needed), from warehouse `web`.
