@@ -206,6 +206,15 @@ pub fn cluster_secret_name(name: &str) -> String {
 }
 
 impl ClusterSecret {
+    /// Whether this is the cluster a destination's `server` (when set; a trailing slash does not
+    /// matter) or else `name` means. The Application controller and verification Jobs both use it.
+    pub fn is_destination(&self, server: Option<&str>, name: Option<&str>) -> bool {
+        match server {
+            Some(server) => self.server.trim_end_matches('/') == server.trim_end_matches('/'),
+            None => Some(self.name.as_str()) == name,
+        }
+    }
+
     /// Reads a cluster Secret.
     pub fn from_secret(secret: &Secret) -> Result<Self, SecretError> {
         let reader = Reader::new(secret, CLUSTER_SECRET_TYPE)?;

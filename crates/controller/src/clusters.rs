@@ -143,10 +143,7 @@ impl Clusters {
         let registered = self.registered().await?;
         let found = registered
             .into_iter()
-            .find(|(_, cluster)| match server {
-                Some(server) => cluster.server.trim_end_matches('/') == server.trim_end_matches('/'),
-                None => Some(cluster.name.as_str()) == name,
-            })
+            .find(|(_, cluster)| cluster.is_destination(server, name))
             .ok_or_else(|| ClusterError::Unknown(wanted.to_owned()))?;
         let (secret_name, cluster) = found;
         let live = self.cache_for(&cluster.server, Some(&cluster), || {

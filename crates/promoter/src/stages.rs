@@ -348,9 +348,8 @@ fn evaluate_checks(
         ctx: json!({"stage": stage.name_any(), "namespace": promotion::NAMESPACE, "project": promotion::NAMESPACE}),
         ..Default::default()
     };
-    let mut vars = stage.spec.vars.clone();
-    vars.extend(stage.spec.promotion_template.as_ref().map(|t| t.spec.vars.clone()).unwrap_or_default());
-    scope.vars = steps::expr::evaluate_vars(&vars, &scope).map_err(|e| format!("verification: vars: {e}"))?;
+    scope.vars = steps::expr::evaluate_vars(&promotion::stage_vars(stage), &scope)
+        .map_err(|e| format!("verification: vars: {e}"))?;
     let text = |what: &str, value: &str| -> Result<String, String> {
         match steps::expr::evaluate(&serde_json::Value::String(value.to_owned()), &scope) {
             Ok(serde_json::Value::String(text)) => Ok(text),

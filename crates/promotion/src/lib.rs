@@ -45,7 +45,7 @@ pub use freight::{
 pub use pipeline::{Pipeline, PipelineSpec, PipelineStage, PipelineStatus};
 pub use promotion::{
     ABORT_ANNOTATION, NoSteps, Promotion, PromotionPhase, PromotionSpec, PromotionStatus, StepPhase, StepStatus,
-    new_promotion, promotion_name,
+    new_promotion, promotion_name, stage_vars,
 };
 pub use stage::{
     Approval, AutoPromotion, AvailabilityStrategy, FreightRequest, FreightSources, Gates, HttpCheck, InterruptPolicy,

@@ -164,6 +164,13 @@ pub struct NoSteps {
     pub stage: String,
 }
 
+/// A stage's vars as its promotions and verification see them: the stage's, then its template's.
+pub fn stage_vars(stage: &Stage) -> Vec<crate::Var> {
+    let mut vars = stage.spec.vars.clone();
+    vars.extend(stage.spec.promotion_template.as_ref().map(|t| t.spec.vars.clone()).unwrap_or_default());
+    vars
+}
+
 /// The Promotion of `freight` to `stage` created at `now` (by `ferry promote` or by
 /// auto-promotion): vars are the stage's then its template's, steps the template's, copied so
 /// later edits of the stage do not change a promotion under way.
@@ -174,8 +181,7 @@ pub fn new_promotion(stage: &Stage, freight: &Freight, now: DateTime<Utc>) -> Re
     if steps.is_empty() {
         return Err(NoSteps { stage: stage_name });
     }
-    let mut vars = stage.spec.vars.clone();
-    vars.extend(template.map(|t| t.vars.clone()).unwrap_or_default());
+    let vars = stage_vars(stage);
     let mut promotion = Promotion::new(
         &promotion_name(&stage_name, &freight.name_any(), now),
         PromotionSpec { stage: stage_name.clone(), freight: freight.name_any(), vars, steps },

@@ -123,11 +123,10 @@ async fn destination_client(
         .items;
     // Deterministic when two Secrets claim the same cluster, as in the Application controller.
     listed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    let found =
-        listed.iter().filter_map(|secret| ClusterSecret::from_secret(secret).ok()).find(|cluster| match server {
-            Some(server) => cluster.server.trim_end_matches('/') == server.trim_end_matches('/'),
-            None => Some(cluster.name.as_str()) == name,
-        });
+    let found = listed
+        .iter()
+        .filter_map(|secret| ClusterSecret::from_secret(secret).ok())
+        .find(|cluster| cluster.is_destination(server, name));
     let Some(cluster) = found else {
         return Ok(Err(format!(
             "cluster {:?} is not registered (ferry cluster add)",
